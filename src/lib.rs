@@ -1,0 +1,14 @@
+//! vmstate-check: compare QEMU `-dump-vmstate` files and decode migration streams.
+//!
+//! The crate is split by job: [`dump`] loads dumps into typed trees, [`rename`] holds the
+//! rename table, [`check`] compares two trees into typed [`check::Diagnostic`]s, [`render`]
+//! turns diagnostics into text or JSON, and [`stream`] reads migration streams.
+
+pub mod check;
+pub mod cli;
+pub mod dump;
+pub mod error;
+pub mod exit;
+pub mod rename;
+pub mod render;
+pub mod stream;

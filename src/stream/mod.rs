@@ -1,0 +1,3 @@
+//! Migration stream reading (`vmstate-check analyze`).
+
+pub mod cli;
