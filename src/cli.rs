@@ -22,7 +22,11 @@ pub fn main() -> std::process::ExitCode {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return std::process::ExitCode::from(if e.use_stderr() { crate::exit::USAGE } else { 0 });
+            return std::process::ExitCode::from(if e.use_stderr() {
+                crate::exit::USAGE
+            } else {
+                0
+            });
         }
     };
     match cli.command {

@@ -1,16 +1,259 @@
-//! Command-line entry of `vmstate-check analyze` (placeholder until the stream reader lands).
+//! Command-line entry of `vmstate-check analyze`.
 
-use clap::Args;
+use super::decode::{Decoder, NullSink};
+use super::error::StreamError;
+use super::extract::Extractor;
+use super::input::Input;
+use super::json::to_pretty;
+use super::output::StateWriter;
+use crate::exit;
+use clap::{Args, ValueEnum};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+/// What `--dump` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DumpKind {
+    /// Decoded device state (like `analyze-migration.py -d state`).
+    State,
+    /// The vmdesc JSON carried by the stream (like `-d desc`).
+    Desc,
+}
 
 /// Arguments of `vmstate-check analyze`.
 #[derive(Debug, Args)]
 pub struct AnalyzeArgs {
-    /// Migration stream file (`-` for standard input).
-    pub file: std::path::PathBuf,
+    /// Migration stream file (`-` for standard input; mapped-ram streams need a file).
+    pub file: PathBuf,
+    /// What to print: the decoded state or the stream's vmdesc JSON.
+    #[arg(short = 'd', long = "dump", value_enum, default_value = "state")]
+    pub dump: DumpKind,
+    /// Also print RAM contents, one entry per page record (state mode).
+    #[arg(short = 'm', long)]
+    pub memory: bool,
+    /// Write desc.json, state.json and one sparse file per RAM block into DIR.
+    #[arg(short = 'x', long, value_name = "DIR")]
+    pub extract: Option<PathBuf>,
+    /// Let --extract overwrite existing files.
+    #[arg(long, requires = "extract")]
+    pub force: bool,
+    /// Check the stream against the destination's `-dump-vmstate` JSON; the exit code is the
+    /// number of problems (capped at 255).
+    #[arg(long, value_name = "DEST.json", conflicts_with_all = ["extract", "memory"])]
+    pub against: Option<PathBuf>,
+}
+
+fn open(args: &AnalyzeArgs) -> Result<Input, u8> {
+    if args.file.as_os_str() == "-" {
+        return Ok(Input::from_pipe(Box::new(std::io::stdin())));
+    }
+    let f = std::fs::File::open(&args.file).map_err(|e| {
+        eprintln!(
+            "vmstate-check analyze: cannot open {}: {e}",
+            args.file.display()
+        );
+        exit::INPUT_ERROR
+    })?;
+    Input::from_file(f).map_err(|e| {
+        eprintln!(
+            "vmstate-check analyze: cannot read {}: {e}",
+            args.file.display()
+        );
+        exit::INPUT_ERROR
+    })
+}
+
+/// Prints an error line and returns its exit code.
+fn report(args: &AnalyzeArgs, e: &StreamError, partial: Option<&str>) -> u8 {
+    let name = args.file.display();
+    if e.is_output() {
+        eprintln!("vmstate-check analyze: {name}: {}", e.kind);
+        return exit::OUTPUT_ERROR;
+    }
+    match partial {
+        Some(what) => eprintln!("vmstate-check analyze: {name}: {e} ({what})"),
+        None => eprintln!("vmstate-check analyze: {name}: {e}"),
+    }
+    exit::STREAM_ERROR
+}
+
+fn warn_all(args: &AnalyzeArgs, warnings: &[String]) {
+    for w in warnings {
+        eprintln!(
+            "vmstate-check analyze: {}: warning: {w}",
+            args.file.display()
+        );
+    }
+}
+
+fn progress(input: &Input) -> Option<indicatif::ProgressBar> {
+    let len = input.len()?;
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let pb = indicatif::ProgressBar::new(len);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+    ) {
+        pb.set_style(style);
+    }
+    Some(pb)
 }
 
 /// Runs `analyze`; returns the process exit code.
-pub fn run(_args: &AnalyzeArgs) -> u8 {
-    eprintln!("vmstate-check analyze: not implemented yet");
-    crate::exit::STREAM_ERROR
+pub fn run(args: &AnalyzeArgs) -> u8 {
+    let input = match open(args) {
+        Ok(i) => i,
+        Err(code) => return code,
+    };
+    if let Some(dest) = &args.against {
+        return super::against::run(args, dest, input);
+    }
+    if let Some(dir) = &args.extract {
+        return run_extract(args, dir, input);
+    }
+    match args.dump {
+        DumpKind::Desc => run_desc(args, input),
+        DumpKind::State => run_state(args, input),
+    }
+}
+
+fn run_desc(args: &AnalyzeArgs, input: Input) -> u8 {
+    let mut sink = NullSink;
+    let mut dec = Decoder::new(input, &mut sink);
+    let found = if dec.pos() == 0 && dec_seekable(&mut dec) {
+        dec.find_vmdesc().map(|d| d.is_some())
+    } else {
+        Ok(false)
+    };
+    let r = match found {
+        Ok(true) => Ok(()),
+        // Pipe: walk the stream until the vmdesc is reached.
+        Ok(false) => dec.run(),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = r {
+        if dec.vmdesc.is_none() {
+            return report(args, &e, None);
+        }
+    }
+    let Some(d) = &dec.vmdesc else {
+        eprintln!(
+            "vmstate-check analyze: {}: the stream has no vmdesc (suppress-vmdesc, postcopy or an aborted source)",
+            args.file.display()
+        );
+        return exit::STREAM_ERROR;
+    };
+    let mut out = std::io::stdout().lock();
+    if writeln!(out, "{}", to_pretty(&d.json))
+        .and_then(|_| out.flush())
+        .is_err()
+    {
+        eprintln!("vmstate-check analyze: cannot write output");
+        return exit::OUTPUT_ERROR;
+    }
+    exit::OK
+}
+
+/// True when the decoder's input supports random access (then the vmdesc is found directly).
+fn dec_seekable(dec: &mut Decoder<'_>) -> bool {
+    dec.seekable()
+}
+
+fn run_state(args: &AnalyzeArgs, input: Input) -> u8 {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    let pb = progress(&input);
+    let mut writer = StateWriter::new(Some(&mut out), args.memory);
+    let (r, warnings) = {
+        let mut dec = Decoder::new(input, &mut writer);
+        if let Some(pb) = pb {
+            dec.set_progress(pb);
+        }
+        let r = dec.run();
+        (r, std::mem::take(&mut dec.summary.warnings))
+    };
+    warn_all(args, &warnings);
+    let fin = writer.finish(true);
+    match (r, fin) {
+        (Err(e), _) => report(
+            args,
+            &e,
+            Some("the JSON printed holds what was decoded before this point"),
+        ),
+        (Ok(()), Err(e)) => report(args, &e, None),
+        (Ok(()), Ok(())) => exit::OK,
+    }
+}
+
+fn run_extract(args: &AnalyzeArgs, dir: &std::path::Path, input: Input) -> u8 {
+    let mut ex = match Extractor::new(dir, args.force) {
+        Ok(x) => x,
+        Err(e) => return report(args, &e, None),
+    };
+    ex.reserve("desc.json");
+    ex.reserve("state.json");
+    // The vmdesc first (files: found from the end; pipes: after the walk).
+    let mut null = NullSink;
+    let mut probe = Decoder::new(input, &mut null);
+    let desc = if probe.seekable() {
+        match probe.find_vmdesc() {
+            Ok(d) => d.map(|d| d.json.clone()),
+            Err(e) => return report(args, &e, None),
+        }
+    } else {
+        None
+    };
+    let input = probe.into_input();
+    let announce = |name: &str| println!("{name}");
+    if let Some(d) = &desc {
+        let r = ex
+            .create(std::path::Path::new("desc.json"))
+            .and_then(|mut f| {
+                f.write_all(to_pretty(d).as_bytes())
+                    .map_err(super::output::out_err)
+            });
+        if let Err(e) = r {
+            return report(args, &e, None);
+        }
+        announce("desc.json");
+    } else {
+        eprintln!(
+            "vmstate-check analyze: {}: no vmdesc found; desc.json not written",
+            args.file.display()
+        );
+    }
+    let state_file = match ex.create(std::path::Path::new("state.json")) {
+        Ok(f) => f,
+        Err(e) => return report(args, &e, None),
+    };
+    let first_block = ex.written.len();
+    let mut state_out = std::io::BufWriter::new(state_file);
+    let pb = progress(&input);
+    let mut writer = StateWriter::new(Some(&mut state_out), false).with_extractor(ex);
+    let (r, warnings) = {
+        let mut dec = Decoder::new(input, &mut writer);
+        if let Some(pb) = pb {
+            dec.set_progress(pb);
+        }
+        let r = dec.run();
+        (r, std::mem::take(&mut dec.summary.warnings))
+    };
+    warn_all(args, &warnings);
+    let fin = writer.finish(false);
+    if let Some(ex) = writer.take_extractor() {
+        for name in ex.written.iter().skip(first_block) {
+            announce(name);
+        }
+    }
+    announce("state.json");
+    match (r, fin) {
+        (Err(e), _) => report(
+            args,
+            &e,
+            Some("state.json holds what was decoded before this point"),
+        ),
+        (Ok(()), Err(e)) => report(args, &e, None),
+        (Ok(()), Ok(())) => exit::OK,
+    }
 }

@@ -1,0 +1,100 @@
+//! Error type of the stream reader: every error carries the byte offset where it was detected,
+//! plus the section and field path being decoded, so one line tells the user where to look.
+
+use std::fmt;
+
+/// What went wrong, without the location (see [`StreamError`]).
+#[derive(Debug, thiserror::Error)]
+pub enum ErrorKind {
+    /// The input ended in the middle of a record.
+    #[error("unexpected end of stream ({needed} more byte(s) needed)")]
+    Truncated {
+        /// Bytes that were still needed when the input ended.
+        needed: u64,
+    },
+    /// Reading the input failed.
+    #[error("read error: {0}")]
+    Io(#[from] std::io::Error),
+    /// The bytes do not follow the migration stream format.
+    #[error("{0}")]
+    Invalid(String),
+    /// Valid stream, but a part this reader cannot decode.
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    /// Writing an output failed.
+    #[error("{0}")]
+    Output(String),
+}
+
+/// A decoding error with its location in the stream.
+#[derive(Debug, thiserror::Error)]
+pub struct StreamError {
+    /// Absolute byte offset in the (outermost) stream where the problem was found.
+    pub offset: u64,
+    /// Section being decoded (`"IDSTR (SECTION_ID)"`), if any.
+    pub section: Option<String>,
+    /// Field path inside the section (`"env.regs[3]"`, `"fw_cfg/dma.dma_addr"`), if any.
+    pub path: Option<String>,
+    /// The problem itself.
+    #[source]
+    pub kind: ErrorKind,
+}
+
+impl StreamError {
+    /// Error of the given kind at `offset`, without section context yet.
+    pub fn new(offset: u64, kind: ErrorKind) -> Self {
+        StreamError {
+            offset,
+            section: None,
+            path: None,
+            kind,
+        }
+    }
+
+    /// Shorthand for an [`ErrorKind::Invalid`] error.
+    pub fn invalid(offset: u64, msg: impl Into<String>) -> Self {
+        Self::new(offset, ErrorKind::Invalid(msg.into()))
+    }
+
+    /// Shorthand for an [`ErrorKind::Unsupported`] error.
+    pub fn unsupported(offset: u64, msg: impl Into<String>) -> Self {
+        Self::new(offset, ErrorKind::Unsupported(msg.into()))
+    }
+
+    /// Sets the section name unless an inner decoder already set a more precise one.
+    pub fn in_section(mut self, section: &str) -> Self {
+        if self.section.is_none() {
+            self.section = Some(section.to_string());
+        }
+        self
+    }
+
+    /// Sets the field path unless already set.
+    pub fn at_path(mut self, path: &str) -> Self {
+        if self.path.is_none() && !path.is_empty() {
+            self.path = Some(path.to_string());
+        }
+        self
+    }
+
+    /// True when the error comes from writing output rather than from the stream.
+    pub fn is_output(&self) -> bool {
+        matches!(self.kind, ErrorKind::Output(_))
+    }
+}
+
+impl fmt::Display for StreamError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "offset {} (0x{:x})", self.offset, self.offset)?;
+        if let Some(s) = &self.section {
+            write!(f, ", section '{s}'")?;
+        }
+        if let Some(p) = &self.path {
+            write!(f, ", field '{p}'")?;
+        }
+        write!(f, ": {}", self.kind)
+    }
+}
+
+/// Result alias of the stream reader.
+pub type Result<T> = std::result::Result<T, StreamError>;
