@@ -1,1 +1,7 @@
-//! (placeholder)
+//! Comparing two dumps: the comparator walks SRC against DEST and emits [`Diagnostic`]s.
+
+mod diagnostic;
+mod faithful;
+
+pub use diagnostic::{Diagnostic, Severity};
+pub use faithful::compare_faithful;

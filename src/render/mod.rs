@@ -1,1 +1,4 @@
-//! (placeholder)
+//! Turning diagnostics into output: upstream-compatible text, or JSON for CI.
+
+pub mod json;
+pub mod text;
