@@ -9,7 +9,7 @@
 mod load;
 mod path;
 
-pub use load::load_dump;
+pub use load::{load_dump, parse_dump};
 pub use path::JsonPath;
 
 use std::collections::HashMap;
