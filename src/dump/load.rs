@@ -177,7 +177,9 @@ impl<'de> Visitor<'de> for FieldSeed<'_> {
                 "num" => field.num = Some(next_scalar(&mut map, &path)?),
                 "size" => field.size = Some(next_scalar(&mut map, &path)?),
                 "Description" => {
-                    field.description = Some(map.next_value_seed(DescriptionSeed { path: &path })?)
+                    field.description = Some(Box::new(
+                        map.next_value_seed(DescriptionSeed { path: &path })?,
+                    ))
                 }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
@@ -228,6 +230,7 @@ impl<'de, K: ElementKind> Visitor<'de> for ListSeed<'_, K> {
                 None => break,
             }
         }
+        out.shrink_to_fit();
         Ok(out)
     }
 }

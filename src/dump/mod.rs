@@ -126,8 +126,8 @@ pub struct Field {
     pub num: Option<i64>,
     /// `size`: static element size in bytes (struct size for struct fields).
     pub size: Option<i64>,
-    /// `Description`: the nested vmsd of a struct field.
-    pub description: Option<Description>,
+    /// `Description`: the nested vmsd of a struct field (boxed: most fields have none).
+    pub description: Option<Box<Description>>,
     /// Whether the object had a `minimum_version_id` key (never in real dumps).
     pub minimum_version_id: Option<i64>,
 }
