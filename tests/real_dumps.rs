@@ -22,7 +22,12 @@ fn every_real_dump_against_itself_is_silent() {
     for version in ["7.2", "10.0"] {
         for machine in MACHINES {
             let d = dump(version, machine);
-            assert_eq!(check_transcript(&d, &d, &[]), (0, String::new()), "{}", d.display());
+            assert_eq!(
+                check_transcript(&d, &d, &[]),
+                (0, String::new()),
+                "{}",
+                d.display()
+            );
         }
     }
 }
@@ -46,7 +51,11 @@ fn backward_10_0_to_7_2() {
         let (rc, out) = check_transcript(&dump("10.0", machine), &dump("7.2", machine), &[]);
         assert_eq!(rc, 38, "{machine}");
         snapshot(&format!("real_10.0_to_7.2_{machine}"), rc, &out);
-        let reversed = check_transcript(&dump("7.2", machine), &dump("10.0", machine), &["--reverse"]);
+        let reversed = check_transcript(
+            &dump("7.2", machine),
+            &dump("10.0", machine),
+            &["--reverse"],
+        );
         assert_eq!(reversed, (rc, out), "--reverse equals swapping the files");
     }
 }
@@ -54,7 +63,11 @@ fn backward_10_0_to_7_2() {
 #[test]
 fn q35_and_i440fx_dumps_differ_only_in_the_machine_name() {
     for version in ["7.2", "10.0"] {
-        let (rc, out) = check_transcript(&dump(version, "pc-q35-7.2"), &dump(version, "pc-i440fx-7.2"), &[]);
+        let (rc, out) = check_transcript(
+            &dump(version, "pc-q35-7.2"),
+            &dump(version, "pc-i440fx-7.2"),
+            &[],
+        );
         assert_eq!(rc, 0);
         assert_eq!(
             out,

@@ -106,7 +106,8 @@ pub enum Diagnostic {
         section: String,
         /// The vmsd being compared.
         description: String,
-        /// The field where the byte counts parted.
+        /// The field at which the byte count went negative: the SRC field when DEST has the
+        /// `unused` placeholder, the DEST field when SRC has it.
         field: String,
     },
     /// The field lists part ways: DEST has another field where SRC has this one.

@@ -427,7 +427,7 @@ impl<'a> Walk<'a> {
                         continue;
                     }
                     if unused < 0 {
-                        let field = self.field_name(s, Side::Src)?;
+                        let field = self.field_name(d, Side::Dest)?;
                         self.unused_mismatch(section, description, field);
                         break;
                     }

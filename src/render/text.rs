@@ -3,6 +3,7 @@
 //! Known upstream bug kept on purpose: a section-level minimum-version error prints only the
 //! fragment `Section "SEC" ` (trailing space, no newline), which runs into the next line, and
 //! is not counted. The faithful mode reproduces it so that expected outputs stay valid.
+//! Likewise upstream prints a space inside the quotes of `unused size mismatch near " F"`.
 
 use std::io::{self, Write};
 
@@ -89,7 +90,7 @@ pub fn upstream_text(diag: &Diagnostic, out: &mut String) {
             field,
         } => writeln!(
             out,
-            "Section \"{section}\", Description \"{description}\": unused size mismatch near \"{field}\""
+            "Section \"{section}\", Description \"{description}\": unused size mismatch near \" {field}\""
         ),
         Diagnostic::FieldMismatch {
             section,
