@@ -1,1 +1,7 @@
-//! Placeholder on branch `stream` so the crate compiles; the real module lives on `main`.
+//! Comparing two dumps: the comparator walks SRC against DEST and emits [`Diagnostic`]s.
+
+mod diagnostic;
+mod faithful;
+
+pub use diagnostic::{Diagnostic, Severity};
+pub use faithful::compare_faithful;

@@ -1,1 +1,133 @@
-//! Placeholder on branch `stream` so the crate compiles; the real module lives on `main`.
+//! Typed description trees of a `-dump-vmstate` file: section → description → fields,
+//! nested descriptions and subsections.
+//!
+//! Key order is kept everywhere because the upstream checker reports in the order of the keys
+//! in the file. Keys the model does not know are kept by name (their values are not needed):
+//! they take part in the "Entry missing" checks. Known keys that are absent are `None`; the
+//! comparator turns an absent key it needs into [`crate::error::InputError::MissingKey`].
+
+mod load;
+mod path;
+
+pub use load::{load_dump, parse_dump};
+pub use path::JsonPath;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+/// The top-level key that holds the machine type instead of a device class.
+pub const MACHINE_SECTION: &str = "vmschkmachine";
+
+/// One `-dump-vmstate` file.
+#[derive(Debug, Clone, Default)]
+pub struct Dump {
+    /// The file it was read from (for error messages).
+    pub file: PathBuf,
+    /// Top-level entries in file order (a duplicated key keeps its first position, last value).
+    pub sections: Vec<Section>,
+    index: HashMap<String, usize>,
+}
+
+impl Dump {
+    /// Builds a dump from sections already in file order, merging duplicated keys.
+    pub fn from_sections(file: PathBuf, sections: Vec<Section>) -> Self {
+        let mut dump = Dump {
+            file,
+            sections: Vec::with_capacity(sections.len()),
+            index: HashMap::with_capacity(sections.len()),
+        };
+        for section in sections {
+            dump.insert(section);
+        }
+        dump
+    }
+
+    /// Adds a section; a key seen before keeps its position and takes the new value,
+    /// as a Python dict does.
+    pub fn insert(&mut self, section: Section) {
+        match self.index.get(&section.key) {
+            Some(&at) => self.sections[at] = section,
+            None => {
+                self.index.insert(section.key.clone(), self.sections.len());
+                self.sections.push(section);
+            }
+        }
+    }
+
+    /// The section stored under `key`, if any.
+    pub fn get(&self, key: &str) -> Option<&Section> {
+        self.index.get(key).map(|&at| &self.sections[at])
+    }
+
+    /// The machine type named by the `vmschkmachine` entry, if present.
+    pub fn machine(&self) -> Option<&str> {
+        self.get(MACHINE_SECTION)?.name.as_deref()
+    }
+}
+
+/// A top-level entry: a QOM device class (or `vmschkmachine`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Section {
+    /// The top-level key (class name, e.g. `e1000`).
+    pub key: String,
+    /// Every key of the entry's object, in file order.
+    pub keys: Vec<String>,
+    /// `Name`: the class name again, or the machine type for `vmschkmachine`.
+    pub name: Option<String>,
+    /// `version_id` of the class vmsd.
+    pub version_id: Option<i64>,
+    /// `minimum_version_id` of the class vmsd.
+    pub minimum_version_id: Option<i64>,
+    /// `Description`: the class vmsd.
+    pub description: Option<Description>,
+}
+
+/// A vmsd: a section's description, a nested struct's description, or a subsection.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Description {
+    /// JSON path of this object in its file, for error messages.
+    pub path: String,
+    /// Every key of the object, in file order.
+    pub keys: Vec<String>,
+    /// `name`: the vmsd name (full `parent/child` name for subsections).
+    pub name: Option<String>,
+    /// `version_id`.
+    pub version_id: Option<i64>,
+    /// `minimum_version_id`.
+    pub minimum_version_id: Option<i64>,
+    /// `Fields`, absent for vmsds that only mark a device unmigratable.
+    pub fields: Option<Vec<Field>>,
+    /// `Subsections`, absent when the vmsd has no subsection list.
+    pub subsections: Option<Vec<Description>>,
+}
+
+impl Description {
+    /// Whether the object has `key` (known or not).
+    pub fn has_key(&self, key: &str) -> bool {
+        self.keys.iter().any(|k| k == key)
+    }
+
+    /// JSON path of field `index` of this description.
+    pub fn field_path(&self, index: usize) -> String {
+        format!("{}.Fields[{index}]", self.path)
+    }
+}
+
+/// One entry of a `Fields` list.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Field {
+    /// `field`: the name as written in the VMSTATE macro (may contain dots and brackets).
+    pub field: Option<String>,
+    /// `version_id`: the section version from which the field is sent (0 = always).
+    pub version_id: Option<i64>,
+    /// `field_exists`: whether a callback decides if the field is sent.
+    pub field_exists: Option<bool>,
+    /// `num`: element count of a fixed array (QEMU 8.1+ dumps only).
+    pub num: Option<i64>,
+    /// `size`: static element size in bytes (struct size for struct fields).
+    pub size: Option<i64>,
+    /// `Description`: the nested vmsd of a struct field (boxed: most fields have none).
+    pub description: Option<Box<Description>>,
+    /// Whether the object had a `minimum_version_id` key (never in real dumps).
+    pub minimum_version_id: Option<i64>,
+}

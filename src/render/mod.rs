@@ -1,1 +1,4 @@
-//! Placeholder on branch `stream` so the crate compiles; the real module lives on `main`.
+//! Turning diagnostics into output: upstream-compatible text, or JSON for CI.
+
+pub mod json;
+pub mod text;

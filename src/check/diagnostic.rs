@@ -1,0 +1,189 @@
+//! The typed findings of a comparison: one variant per kind of problem.
+
+use serde::Serialize;
+
+/// How bad a finding is for migration from SRC to DEST.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Migration would fail or load wrong state.
+    Error,
+    /// Worth a look, but not counted as a problem (e.g. machine types differ).
+    Warning,
+}
+
+/// One finding. Field names say which side a value comes from (`src`, `dest`).
+///
+/// `description` is the vmsd name the upstream checker passes along; an empty string is
+/// kept as is (upstream then prints the section-level form of a version message).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Diagnostic {
+    /// A SRC section has no counterpart in DEST (not even under a renamed name).
+    SectionMissing {
+        /// The SRC top-level key.
+        section: String,
+    },
+    /// The two dumps were made for different machine types (a warning only).
+    MachineTypeMismatch {
+        /// SRC machine type.
+        src: String,
+        /// DEST machine type.
+        dest: String,
+    },
+    /// SRC sends a version newer than DEST accepts.
+    VersionTooNew {
+        /// The section (class) key.
+        section: String,
+        /// The description the version belongs to (or that holds the field); none at section level.
+        description: Option<String>,
+        /// The field whose version this is, if a field's.
+        field: Option<String>,
+        /// SRC version_id.
+        src: i64,
+        /// DEST version_id.
+        dest: i64,
+    },
+    /// SRC sends a version older than DEST's minimum_version_id.
+    BelowMinimumVersion {
+        /// The section (class) key.
+        section: String,
+        /// As in [`Diagnostic::VersionTooNew`]; none at section level.
+        description: Option<String>,
+        /// The field whose version this is, if a field's.
+        field: Option<String>,
+        /// SRC version_id.
+        src: i64,
+        /// DEST minimum_version_id.
+        minimum: i64,
+    },
+    /// A key of the SRC section object is absent from DEST's.
+    SectionEntryMissing {
+        /// The section key.
+        section: String,
+        /// The missing key (e.g. `Description`).
+        entry: String,
+    },
+    /// The description names differ and are not renames of each other.
+    DescriptionNameMismatch {
+        /// The section key.
+        section: String,
+        /// SRC vmsd name.
+        src_name: String,
+        /// DEST vmsd name.
+        dest_name: String,
+    },
+    /// A key of a SRC description is absent from DEST's (`Fields`, `Subsections` ...).
+    DescriptionEntryMissing {
+        /// The section key.
+        section: String,
+        /// SRC vmsd name.
+        description: String,
+        /// The missing key.
+        entry: String,
+    },
+    /// SRC can send a subsection DEST does not know: loading fails.
+    SubsectionMissing {
+        /// The section key.
+        section: String,
+        /// The vmsd holding the subsection list.
+        description: String,
+        /// The subsection name.
+        subsection: String,
+    },
+    /// SRC still has fields where DEST's list has ended.
+    DestFieldsExhausted {
+        /// The section key.
+        section: String,
+        /// The vmsd being compared.
+        description: String,
+        /// The first SRC field DEST has no room for.
+        field: String,
+    },
+    /// An `unused` placeholder does not cover the other side's fields byte for byte.
+    UnusedSizeMismatch {
+        /// The section key.
+        section: String,
+        /// The vmsd being compared.
+        description: String,
+        /// The field at which the byte count went negative: the SRC field when DEST has the
+        /// `unused` placeholder, the DEST field when SRC has it.
+        field: String,
+    },
+    /// The field lists part ways: DEST has another field where SRC has this one.
+    FieldMismatch {
+        /// The section key.
+        section: String,
+        /// The vmsd being compared.
+        description: String,
+        /// The SRC field name.
+        src_field: String,
+        /// The DEST field name at the same position.
+        dest_field: String,
+    },
+    /// The same field has a different size.
+    FieldSizeMismatch {
+        /// The section key.
+        section: String,
+        /// The vmsd being compared.
+        description: String,
+        /// The field name.
+        field: String,
+        /// SRC size in bytes.
+        src: i64,
+        /// DEST size in bytes.
+        dest: i64,
+    },
+    /// A struct field in SRC is a plain field (no nested description) in DEST.
+    FieldDescriptionMissing {
+        /// The section key.
+        section: String,
+        /// The vmsd being compared.
+        description: String,
+        /// The field name.
+        field: String,
+    },
+}
+
+impl Diagnostic {
+    /// How bad the finding is.
+    pub fn severity(&self) -> Severity {
+        match self {
+            Diagnostic::MachineTypeMismatch { .. } => Severity::Warning,
+            _ => Severity::Error,
+        }
+    }
+
+    /// Whether the upstream checker counts it in its exit code.
+    ///
+    /// Upstream counts every error except a section-level minimum-version error (its
+    /// "fragment" bug: see [`crate::render::text`]) and one whose description name is empty.
+    pub fn counted_upstream(&self) -> bool {
+        match self {
+            Diagnostic::MachineTypeMismatch { .. } => false,
+            Diagnostic::BelowMinimumVersion { description, .. } => {
+                description.as_deref().is_some_and(|d| !d.is_empty())
+            }
+            _ => true,
+        }
+    }
+
+    /// A stable rule name, e.g. `field_size_mismatch` (the JSON `kind`).
+    pub fn rule(&self) -> &'static str {
+        match self {
+            Diagnostic::SectionMissing { .. } => "section_missing",
+            Diagnostic::MachineTypeMismatch { .. } => "machine_type_mismatch",
+            Diagnostic::VersionTooNew { .. } => "version_too_new",
+            Diagnostic::BelowMinimumVersion { .. } => "below_minimum_version",
+            Diagnostic::SectionEntryMissing { .. } => "section_entry_missing",
+            Diagnostic::DescriptionNameMismatch { .. } => "description_name_mismatch",
+            Diagnostic::DescriptionEntryMissing { .. } => "description_entry_missing",
+            Diagnostic::SubsectionMissing { .. } => "subsection_missing",
+            Diagnostic::DestFieldsExhausted { .. } => "dest_fields_exhausted",
+            Diagnostic::UnusedSizeMismatch { .. } => "unused_size_mismatch",
+            Diagnostic::FieldMismatch { .. } => "field_mismatch",
+            Diagnostic::FieldSizeMismatch { .. } => "field_size_mismatch",
+            Diagnostic::FieldDescriptionMissing { .. } => "field_description_missing",
+        }
+    }
+}

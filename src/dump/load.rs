@@ -1,0 +1,402 @@
+//! Loading a `-dump-vmstate` file straight into the typed tree (no intermediate `Value`), with
+//! the JSON path of every value at hand for error messages.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::path::Path;
+
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use super::{Description, Dump, Field, JsonPath, Section};
+use crate::error::InputError;
+
+/// Reads and parses the dump at `file`.
+pub fn load_dump(file: &Path) -> Result<Dump, InputError> {
+    let bytes = std::fs::read(file).map_err(|source| InputError::Read {
+        file: file.to_path_buf(),
+        source,
+    })?;
+    parse_dump(file, &bytes)
+}
+
+/// Parses dump text; `file` only names the source in errors.
+pub fn parse_dump(file: &Path, bytes: &[u8]) -> Result<Dump, InputError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let sections = DumpSeed
+        .deserialize(&mut de)
+        .and_then(|sections| de.end().map(|()| sections))
+        .map_err(|err| InputError::syntax(file, &err))?;
+    Ok(Dump::from_sections(file.to_path_buf(), sections))
+}
+
+/// Records `key` in `keys` unless already there (a duplicated key keeps its first position).
+fn note_key(keys: &mut Vec<String>, key: &str) {
+    if !keys.iter().any(|k| k == key) {
+        keys.push(key.to_owned());
+    }
+}
+
+struct DumpSeed;
+
+impl<'de> DeserializeSeed<'de> for DumpSeed {
+    type Value = Vec<Section>;
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
+        de.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for DumpSeed {
+    type Value = Vec<Section>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a -dump-vmstate object ({\"vmschkmachine\": ..., \"CLASS\": ...}) at $")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut sections = Vec::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let root = JsonPath::Root;
+            let path = JsonPath::Key(&root, &key);
+            let mut section = map.next_value_seed(SectionSeed { path: &path })?;
+            section.key = key;
+            sections.push(section);
+        }
+        Ok(sections)
+    }
+}
+
+struct SectionSeed<'p> {
+    path: &'p JsonPath<'p>,
+}
+
+impl<'de> DeserializeSeed<'de> for SectionSeed<'_> {
+    type Value = Section;
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
+        de.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for SectionSeed<'_> {
+    type Value = Section;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "an object for {}", self.path)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut section = Section::default();
+        while let Some(key) = map.next_key::<String>()? {
+            note_key(&mut section.keys, &key);
+            let path = JsonPath::Key(self.path, &key);
+            match key.as_str() {
+                "Name" => section.name = Some(next_scalar(&mut map, &path)?),
+                "version_id" => section.version_id = Some(next_scalar(&mut map, &path)?),
+                "minimum_version_id" => {
+                    section.minimum_version_id = Some(next_scalar(&mut map, &path)?)
+                }
+                "Description" => {
+                    section.description =
+                        Some(map.next_value_seed(DescriptionSeed { path: &path })?)
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(section)
+    }
+}
+
+struct DescriptionSeed<'p> {
+    path: &'p JsonPath<'p>,
+}
+
+impl<'de> DeserializeSeed<'de> for DescriptionSeed<'_> {
+    type Value = Description;
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
+        de.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for DescriptionSeed<'_> {
+    type Value = Description;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "a description object for {}", self.path)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut desc = Description {
+            path: self.path.to_string(),
+            ..Description::default()
+        };
+        while let Some(key) = map.next_key::<String>()? {
+            note_key(&mut desc.keys, &key);
+            let path = JsonPath::Key(self.path, &key);
+            match key.as_str() {
+                "name" => desc.name = Some(next_scalar(&mut map, &path)?),
+                "version_id" => desc.version_id = Some(next_scalar(&mut map, &path)?),
+                "minimum_version_id" => {
+                    desc.minimum_version_id = Some(next_scalar(&mut map, &path)?)
+                }
+                "Fields" => desc.fields = Some(map.next_value_seed(ListSeed::<Field>::new(&path))?),
+                "Subsections" => {
+                    desc.subsections =
+                        Some(map.next_value_seed(ListSeed::<Description>::new(&path))?)
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(desc)
+    }
+}
+
+struct FieldSeed<'p> {
+    path: &'p JsonPath<'p>,
+}
+
+impl<'de> DeserializeSeed<'de> for FieldSeed<'_> {
+    type Value = Field;
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
+        de.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for FieldSeed<'_> {
+    type Value = Field;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "a field object for {}", self.path)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut field = Field::default();
+        while let Some(key) = map.next_key::<String>()? {
+            let path = JsonPath::Key(self.path, &key);
+            match key.as_str() {
+                "field" => field.field = Some(next_scalar(&mut map, &path)?),
+                "version_id" => field.version_id = Some(next_scalar(&mut map, &path)?),
+                "minimum_version_id" => {
+                    field.minimum_version_id = Some(next_scalar(&mut map, &path)?)
+                }
+                "field_exists" => field.field_exists = Some(next_scalar(&mut map, &path)?),
+                "num" => field.num = Some(next_scalar(&mut map, &path)?),
+                "size" => field.size = Some(next_scalar(&mut map, &path)?),
+                "Description" => {
+                    field.description = Some(Box::new(
+                        map.next_value_seed(DescriptionSeed { path: &path })?,
+                    ))
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(field)
+    }
+}
+
+/// A JSON array whose elements are all read as `K`, each with its own path.
+struct ListSeed<'p, K> {
+    path: &'p JsonPath<'p>,
+    kind: PhantomData<K>,
+}
+
+impl<'p, K> ListSeed<'p, K> {
+    fn new(path: &'p JsonPath<'p>) -> Self {
+        ListSeed {
+            path,
+            kind: PhantomData,
+        }
+    }
+}
+
+impl<'de, K: ElementKind> DeserializeSeed<'de> for ListSeed<'_, K> {
+    type Value = Vec<K::Output>;
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
+        de.deserialize_seq(self)
+    }
+}
+
+impl<'de, K: ElementKind> Visitor<'de> for ListSeed<'_, K> {
+    type Value = Vec<K::Output>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "an array for {}", self.path)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+        loop {
+            let path = JsonPath::Index(self.path, out.len());
+            let element = Element::<K> {
+                path: &path,
+                kind: PhantomData,
+            };
+            match seq.next_element_seed(element)? {
+                Some(item) => out.push(item),
+                None => break,
+            }
+        }
+        out.shrink_to_fit();
+        Ok(out)
+    }
+}
+
+/// What a list holds: fields or (subsection) descriptions.
+trait ElementKind {
+    type Output;
+    fn read<'de, D: Deserializer<'de>>(path: &JsonPath, de: D) -> Result<Self::Output, D::Error>;
+}
+
+impl ElementKind for Field {
+    type Output = Field;
+    fn read<'de, D: Deserializer<'de>>(path: &JsonPath, de: D) -> Result<Field, D::Error> {
+        FieldSeed { path }.deserialize(de)
+    }
+}
+
+impl ElementKind for Description {
+    type Output = Description;
+    fn read<'de, D: Deserializer<'de>>(path: &JsonPath, de: D) -> Result<Description, D::Error> {
+        DescriptionSeed { path }.deserialize(de)
+    }
+}
+
+struct Element<'p, K> {
+    path: &'p JsonPath<'p>,
+    kind: PhantomData<K>,
+}
+
+impl<'de, K: ElementKind> DeserializeSeed<'de> for Element<'_, K> {
+    type Value = K::Output;
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
+        K::read(self.path, de)
+    }
+}
+
+/// Reads the next map value as a scalar of type `T`, naming `path` in a type error.
+fn next_scalar<'de, 'p, A, T>(map: &mut A, path: &'p JsonPath<'p>) -> Result<T, A::Error>
+where
+    A: MapAccess<'de>,
+    Scalar<'p, T>: DeserializeSeed<'de, Value = T>,
+{
+    map.next_value_seed(Scalar::new(path))
+}
+
+/// A typed scalar (integer, string or boolean) whose type error names its JSON path.
+struct Scalar<'p, T> {
+    path: &'p JsonPath<'p>,
+    kind: PhantomData<T>,
+}
+
+impl<'p, T> Scalar<'p, T> {
+    fn new(path: &'p JsonPath<'p>) -> Self {
+        Scalar {
+            path,
+            kind: PhantomData,
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Scalar<'_, i64> {
+    type Value = i64;
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<i64, D::Error> {
+        de.deserialize_i64(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Scalar<'_, i64> {
+    type Value = i64;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "an integer for {}", self.path)
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<i64, E> {
+        Ok(v)
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<i64, E> {
+        i64::try_from(v).map_err(|_| E::custom(format!("{}: integer {v} is too large", self.path)))
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Scalar<'_, String> {
+    type Value = String;
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<String, D::Error> {
+        de.deserialize_string(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Scalar<'_, String> {
+    type Value = String;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "a string for {}", self.path)
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<String, E> {
+        Ok(v.to_owned())
+    }
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<String, E> {
+        Ok(v)
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Scalar<'_, bool> {
+    type Value = bool;
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<bool, D::Error> {
+        de.deserialize_bool(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Scalar<'_, bool> {
+    type Value = bool;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "a boolean for {}", self.path)
+    }
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<bool, E> {
+        Ok(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_dump;
+    use std::path::Path;
+
+    fn err(text: &str) -> String {
+        parse_dump(Path::new("x.json"), text.as_bytes())
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn keeps_key_order_and_python_duplicate_semantics() {
+        let dump = parse_dump(
+            Path::new("x.json"),
+            br#"{"b": {"Name": "b", "version_id": 1}, "a": {"version_id": 2, "zz": [1], "version_id": 3}, "b": {"version_id": 9}}"#,
+        )
+        .unwrap();
+        let keys: Vec<_> = dump.sections.iter().map(|s| s.key.as_str()).collect();
+        assert_eq!(keys, ["b", "a"]);
+        assert_eq!(dump.get("b").unwrap().version_id, Some(9));
+        assert_eq!(dump.get("b").unwrap().name, None);
+        let a = dump.get("a").unwrap();
+        assert_eq!(a.version_id, Some(3));
+        assert_eq!(a.keys, ["version_id", "zz"]);
+    }
+
+    #[test]
+    fn type_errors_name_the_json_path_and_position() {
+        let msg = err(
+            r#"{"e1000": {"Description": {"name": "e1000", "Fields": [{"field": "a", "size": 4}, {"field": "b", "size": "4"}]}}}"#,
+        );
+        assert!(msg.starts_with("x.json: "), "{msg}");
+        assert!(
+            msg.contains(r#"$["e1000"].Description.Fields[1].size"#),
+            "{msg}"
+        );
+        assert!(msg.contains("line 1 column"), "{msg}");
+    }
+
+    #[test]
+    fn top_level_array_is_rejected() {
+        let msg = err("[1, 2]");
+        assert!(msg.contains("-dump-vmstate object"), "{msg}");
+    }
+
+    #[test]
+    fn trailing_garbage_is_rejected() {
+        let msg = err("{} x");
+        assert!(msg.contains("trailing characters"), "{msg}");
+    }
+}
