@@ -75,6 +75,14 @@ impl Input {
         self.pos
     }
 
+    /// Lowest offset that can be sought to (the start of a buffered pipe tail).
+    pub fn min_offset(&self) -> u64 {
+        match &self.backend {
+            Backend::Memory { base, .. } => *base,
+            _ => 0,
+        }
+    }
+
     /// Total size when known.
     pub fn len(&self) -> Option<u64> {
         self.len

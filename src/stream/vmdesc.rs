@@ -78,14 +78,15 @@ pub fn locate(input: &mut Input) -> Result<Option<Vmdesc>> {
 /// Returns (marker offset, JSON length).
 fn scan(input: &mut Input, size: u64) -> Result<Option<(u64, u64)>> {
     const STEP: u64 = 64 * 1024;
+    let floor = input.min_offset();
     let mut end = size;
     let mut buf = vec![0u8; STEP as usize];
     // Find the highest position holding a non-JSON byte.
     let ctrl = 'outer: loop {
-        if end == 0 {
+        if end <= floor {
             return Ok(None);
         }
-        let start = end.saturating_sub(STEP);
+        let start = end.saturating_sub(STEP).max(floor);
         let chunk = &mut buf[..(end - start) as usize];
         input.seek_to(start)?;
         input.read_exact(chunk)?;
@@ -100,7 +101,7 @@ fn scan(input: &mut Input, size: u64) -> Result<Option<(u64, u64)>> {
         end = start;
     };
     let mut hdr = [0u8; 9];
-    for p in (ctrl.saturating_sub(4)..=ctrl).rev() {
+    for p in (ctrl.saturating_sub(4).max(floor)..=ctrl).rev() {
         let avail = (size - p).min(9) as usize;
         if avail < 6 {
             continue;
