@@ -45,7 +45,19 @@ pub struct AnalyzeArgs {
 
 fn open(args: &AnalyzeArgs) -> Result<Input, u8> {
     if args.file.as_os_str() == "-" {
-        return Ok(Input::from_pipe(Box::new(std::io::stdin())));
+        // Read fd 0 directly (no second buffer); a redirected regular file stays seekable.
+        use std::os::fd::AsFd;
+        let fd = std::io::stdin().as_fd().try_clone_to_owned().map_err(|e| {
+            eprintln!("vmstate-check analyze: cannot read standard input: {e}");
+            exit::INPUT_ERROR
+        })?;
+        let f = std::fs::File::from(fd);
+        if f.metadata().map(|m| m.is_file()).unwrap_or(false) {
+            if let Ok(i) = Input::from_file(f.try_clone().map_err(|_| exit::INPUT_ERROR)?) {
+                return Ok(i);
+            }
+        }
+        return Ok(Input::from_pipe(Box::new(f)));
     }
     let f = std::fs::File::open(&args.file).map_err(|e| {
         eprintln!(
