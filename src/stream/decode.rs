@@ -116,6 +116,8 @@ pub struct SectionInfo {
     pub version: u32,
     /// Index into the vmdesc `devices` array, for decoded FULL sections.
     pub device: Option<usize>,
+    /// Subsections really sent (lenient mode only): (depth, vmdesc name, stream name, version).
+    pub subsections: Vec<(usize, String, String, u32)>,
 }
 
 /// Everything seen at record level.
@@ -166,6 +168,8 @@ pub struct Decoder<'a> {
     iterables: Vec<(u32, String, String)>,
     progress: Option<indicatif::ProgressBar>,
     records: u64,
+    /// Tolerate subsection names that differ from the vmdesc and record what was sent.
+    pub lenient: bool,
 }
 
 impl<'a> Decoder<'a> {
@@ -185,6 +189,7 @@ impl<'a> Decoder<'a> {
             iterables: Vec::new(),
             progress: None,
             records: 0,
+            lenient: false,
         }
     }
 
@@ -473,6 +478,7 @@ impl<'a> Decoder<'a> {
             instance_id,
             version,
             device: None,
+            subsections: Vec::new(),
         };
         if ty == rec::START {
             self.iterables
@@ -505,8 +511,8 @@ impl<'a> Decoder<'a> {
         }
         let dev = self.match_device(&idstr, instance_id);
         info.device = dev;
-        self.summary.sections.push(info);
         let Some(dev) = dev else {
+            self.summary.sections.push(info);
             return Err(StreamError::invalid(
                 at,
                 format!("section '{idstr}' instance {instance_id} is not described in the vmdesc"),
@@ -528,9 +534,14 @@ impl<'a> Decoder<'a> {
         }
         let start = self.input.pos();
         let mut pd = PayloadDecoder::new(&mut self.input);
+        pd.lenient = self.lenient;
         let r = pd.vmsd(&desc);
         let warnings = std::mem::take(&mut pd.warnings);
+        if self.lenient {
+            info.subsections = std::mem::take(&mut pd.subsections_seen);
+        }
         self.summary.warnings.extend(warnings);
+        self.summary.sections.push(info);
         let obj = r.map_err(|e| e.in_section(&key))?;
         if let Some(size) = desc.get("size").and_then(Value::as_u64) {
             let used = self.input.pos() - start;

@@ -69,6 +69,12 @@ pub struct PayloadDecoder<'a> {
     path: Vec<String>,
     /// Non-fatal oddities (struct size disagreeing with its nested description ...).
     pub warnings: Vec<String>,
+    /// Accept a subsection whose name in the stream differs from the vmdesc (the layout of
+    /// the vmdesc entry is still used); `--against` needs the names really sent.
+    pub lenient: bool,
+    /// Subsections met: (nesting depth, vmdesc name, name in the stream, version in the
+    /// stream), in stream order.
+    pub subsections_seen: Vec<(usize, String, String, u32)>,
 }
 
 fn str_key<'v>(v: &'v Value, key: &str) -> Option<&'v str> {
@@ -89,6 +95,8 @@ impl<'a> PayloadDecoder<'a> {
             input,
             path: Vec::new(),
             warnings: Vec::new(),
+            lenient: false,
+            subsections_seen: Vec::new(),
         }
     }
 
@@ -176,7 +184,7 @@ impl<'a> PayloadDecoder<'a> {
                 .input
                 .counted_string()
                 .map_err(|e| e.at_path(&self.path()))?;
-            if got != name {
+            if got != name && !self.lenient {
                 return Err(StreamError::invalid(
                     at,
                     format!("subsection '{got}' in the stream, vmdesc lists '{name}'"),
@@ -184,6 +192,8 @@ impl<'a> PayloadDecoder<'a> {
                 .at_path(&self.path()));
             }
             let version = self.input.be32().map_err(|e| e.at_path(&self.path()))?;
+            self.subsections_seen
+                .push((self.path.len(), name.to_string(), got.clone(), version));
             if let Some(want) = s.get("version").and_then(Value::as_u64) {
                 if want != version as u64 {
                     self.warnings.push(format!(
