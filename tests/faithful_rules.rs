@@ -388,7 +388,10 @@ fn src_unused_absorbs_several_dest_fields() {
     // here the DEST field is named (upstream's second branch)
     assert_eq!(
         run(&src, &dest),
-        ("Section \"dev\", Description \"dev\": unused size mismatch near \" b\"\n".into(), 1)
+        (
+            "Section \"dev\", Description \"dev\": unused size mismatch near \" b\"\n".into(),
+            1
+        )
     );
 }
 

@@ -187,9 +187,10 @@ fn field_exists_differences_are_warnings() {
 
 #[test]
 fn real_dumps_find_the_esp_break_that_real_qemu_hits() {
-    // QEMU 10.0.2 refuses a 7.2.22 stream of an am53c974 device with "Missing section footer
-    // for 0000:00:01.0/pciespscsi" (tests/fixtures/NOTES.md): 10.0 reads esp.drq_state, a
-    // field added without a field test, that 7.2 never sends. Upstream only reports a rename.
+    // QEMU 10.0.2 refuses a 7.2.22 stream with an am53c974 device: "Missing section footer for
+    // 0000:00:02.0/pciespscsi" (tests/fixtures/streams/loads.tsv, qemu-7.2-q35-e1000e-esp):
+    // 10.0 reads esp.drq_state, a field added without a field test, that 7.2 never sends.
+    // Upstream only reports a rename (data_in_ready / data_ready).
     let out = common::run([
         "--precise",
         "-s",
