@@ -6,12 +6,13 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::check::{compare_faithful, Diagnostic};
+use crate::check::{compare_faithful, compare_precise, Diagnostic};
 use crate::dump::load_dump;
 use crate::error::InputError;
 use crate::exit;
 use crate::rename::RenameTable;
 use crate::render;
+use crate::render::json::{Check, Mode};
 
 const LONG_ABOUT: &str = "\
 Compare two QEMU -dump-vmstate files and report everything that would break live migration
@@ -59,12 +60,26 @@ pub struct Cli {
     #[arg(short = 'd', long = "dest", value_name = "DEST.json", required = true)]
     pub dest: Option<PathBuf>,
     /// Swap the roles: check migration from DEST back to SRC.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "both")]
     pub reverse: bool,
+    /// Check both directions in one run (SRC → DEST, then DEST → SRC).
+    #[arg(long)]
+    pub both: bool,
+    /// Options shared with `matrix`.
+    #[command(flatten)]
+    pub opts: CheckOpts,
+}
+
+/// Options of every dump comparison.
+#[derive(Debug, clap::Args)]
+pub struct CheckOpts {
+    /// Use the precise analysis (QEMU's loading rules) instead of upstream's checks.
+    #[arg(long)]
+    pub precise: bool,
     /// Extra rename table(s) merged into the built-in one (same format as data/renames.json).
     #[arg(long = "renames", value_name = "FILE")]
     pub renames: Vec<PathBuf>,
-    /// Output format: the upstream lines, or a JSON report.
+    /// Output format: lines (upstream's, or `error[rule]: ...` with --precise), or JSON.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
     /// When to colour the text: auto = only on a terminal and when NO_COLOR is unset.
@@ -77,6 +92,15 @@ pub struct Cli {
 pub enum Command {
     /// Decode a migration stream (successor of QEMU's scripts/analyze-migration.py).
     Analyze(crate::stream::cli::AnalyzeArgs),
+    /// Check every ordered pair of several dumps (e.g. one per QEMU release) in one run.
+    Matrix {
+        /// Two or more -dump-vmstate files; each is read once.
+        #[arg(required = true, num_args = 2.., value_name = "DUMP.json")]
+        dumps: Vec<PathBuf>,
+        /// Options of the comparison.
+        #[command(flatten)]
+        opts: CheckOpts,
+    },
 }
 
 /// Output formats of the checker.
@@ -130,17 +154,35 @@ pub fn main() -> ExitCode {
 
 /// Runs a parsed command line and returns the exit code.
 pub fn run(cli: &Cli) -> u8 {
-    if let Some(Command::Analyze(args)) = &cli.command {
-        return crate::stream::cli::run(args);
-    }
-    let (Some(src), Some(dest)) = (&cli.src, &cli.dest) else {
-        eprintln!("vmstate-check: error: -s SRC.json and -d DEST.json are required");
-        return exit::USAGE;
+    let result = match &cli.command {
+        Some(Command::Analyze(args)) => return crate::stream::cli::run(args),
+        Some(Command::Matrix { dumps, opts }) => {
+            let pairs: Vec<(usize, usize)> = (0..dumps.len())
+                .flat_map(|i| {
+                    (0..dumps.len())
+                        .filter(move |&j| j != i)
+                        .map(move |j| (i, j))
+                })
+                .collect();
+            check(opts, dumps, &pairs)
+        }
+        None => {
+            let (Some(src), Some(dest)) = (&cli.src, &cli.dest) else {
+                eprintln!("vmstate-check: error: -s SRC.json and -d DEST.json are required");
+                return exit::USAGE;
+            };
+            let files = [src.clone(), dest.clone()];
+            let pairs: &[(usize, usize)] = if cli.both {
+                &[(0, 1), (1, 0)]
+            } else if cli.reverse {
+                &[(1, 0)]
+            } else {
+                &[(0, 1)]
+            };
+            check(&cli.opts, &files, pairs)
+        }
     };
-    match check(cli, src, dest) {
-        Ok(code) => code,
-        Err(code) => code,
-    }
+    result.unwrap_or_else(|code| code)
 }
 
 fn input_error(err: &InputError) -> u8 {
@@ -148,38 +190,55 @@ fn input_error(err: &InputError) -> u8 {
     exit::INPUT_ERROR
 }
 
-fn check(cli: &Cli, src: &PathBuf, dest: &PathBuf) -> Result<u8, u8> {
+/// Loads each file once, compares the given (src, dest) index pairs, renders, and returns the
+/// exit code (the counted problems of all pairs, capped).
+fn check(opts: &CheckOpts, files: &[PathBuf], pairs: &[(usize, usize)]) -> Result<u8, u8> {
     let mut renames = RenameTable::builtin();
-    for file in &cli.renames {
+    for file in &opts.renames {
         renames
             .extend_from_file(file)
             .map_err(|e| input_error(&e))?;
     }
-    let (src, dest) = if cli.reverse {
-        (dest, src)
+    let mode = if opts.precise {
+        Mode::Precise
     } else {
-        (src, dest)
+        Mode::Faithful
     };
-    let src_dump = load_dump(src).map_err(|e| input_error(&e))?;
-    let dest_dump = load_dump(dest).map_err(|e| input_error(&e))?;
-    let mut diags: Vec<Diagnostic> = Vec::new();
-    let outcome = compare_faithful(&src_dump, &dest_dump, &renames, &mut diags);
+    let dumps = files
+        .iter()
+        .map(|file| load_dump(file))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| input_error(&e))?;
+
+    let mut results: Vec<Vec<Diagnostic>> = Vec::with_capacity(pairs.len());
+    let mut failure = None;
+    for &(s, d) in pairs {
+        let mut diags = Vec::new();
+        let outcome = match mode {
+            Mode::Faithful => compare_faithful(&dumps[s], &dumps[d], &renames, &mut diags),
+            Mode::Precise => compare_precise(&dumps[s], &dumps[d], &renames, &mut diags),
+        };
+        results.push(diags);
+        if let Err(err) = outcome {
+            failure = Some(err);
+            break;
+        }
+    }
+    let checks: Vec<Check> = pairs
+        .iter()
+        .zip(&results)
+        .map(|(&(s, d), diagnostics)| Check {
+            src: files[s].display().to_string(),
+            dest: files[d].display().to_string(),
+            diagnostics,
+        })
+        .collect();
 
     let stdout = io::stdout();
-    let color = cli.color.enabled(stdout.is_terminal());
+    let color = opts.color.enabled(stdout.is_terminal());
     let mut out = io::BufWriter::new(stdout.lock());
-    let written = match cli.format {
-        Format::Text => render::text::write_text(&mut out, &diags, color),
-        Format::Json => out.write_all(
-            render::json::report(
-                &src.display().to_string(),
-                &dest.display().to_string(),
-                &diags,
-            )
-            .as_bytes(),
-        ),
-    }
-    .and_then(|()| out.flush());
+    let written =
+        write_checks(&mut out, opts.format, mode, &checks, color).and_then(|()| out.flush());
     if let Err(err) = written {
         // A reader that went away (`| head`) still gets the verdict in the exit code.
         if err.kind() != io::ErrorKind::BrokenPipe {
@@ -187,7 +246,36 @@ fn check(cli: &Cli, src: &PathBuf, dest: &PathBuf) -> Result<u8, u8> {
             return Err(exit::OUTPUT_ERROR);
         }
     }
-    outcome.map_err(|e| input_error(&e))?;
-    let problems = diags.iter().filter(|d| d.counted_upstream()).count();
+    if let Some(err) = failure {
+        return Err(input_error(&err));
+    }
+    let problems = results.iter().flatten().filter(|d| mode.counts(d)).count();
     Ok(exit::count_to_code(problems))
+}
+
+fn write_checks(
+    w: &mut dyn Write,
+    format: Format,
+    mode: Mode,
+    checks: &[Check],
+    color: bool,
+) -> io::Result<()> {
+    if format == Format::Json {
+        return w.write_all(render::json::report(mode, checks).as_bytes());
+    }
+    for check in checks {
+        let label = format!("{} -> {}", check.src, check.dest);
+        match mode {
+            // A single faithful check prints upstream's lines and nothing else.
+            Mode::Faithful if checks.len() == 1 => {
+                render::text::write_text(w, check.diagnostics, color)?
+            }
+            Mode::Faithful => {
+                writeln!(w, "== {label}")?;
+                render::text::write_text(w, check.diagnostics, color)?;
+            }
+            Mode::Precise => render::text::write_precise(w, &label, check.diagnostics, color)?,
+        }
+    }
+    Ok(())
 }

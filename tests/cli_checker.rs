@@ -99,9 +99,16 @@ fn json_report_counts_like_the_exit_code() {
     );
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(rc, 13);
+    assert_eq!(v["mode"], "faithful");
     assert_eq!(v["problems"], 13);
     assert_eq!(v["exit_code"], 13);
-    let diags = v["diagnostics"].as_array().unwrap();
+    assert_eq!(v["checks"].as_array().unwrap().len(), 1);
+    assert_eq!(v["checks"][0]["problems"], 13);
+    assert!(v["checks"][0]["src"]
+        .as_str()
+        .unwrap()
+        .ends_with("dump1.json"));
+    let diags = v["checks"][0]["diagnostics"].as_array().unwrap();
     assert_eq!(diags.len(), 14, "13 counted + the machine warning");
     assert_eq!(diags[0]["kind"], "machine_type_mismatch");
     assert_eq!(diags[0]["counted"], false);

@@ -143,13 +143,115 @@ pub enum Diagnostic {
         /// The field name.
         field: String,
     },
+    /// Precise: SRC sends a field that DEST does not read, so DEST reads everything after it
+    /// from the wrong bytes.
+    FieldNotRead {
+        /// The section key.
+        section: String,
+        /// The vmsd holding the field.
+        description: String,
+        /// The field name (dotted through nested structs).
+        field: String,
+        /// Version the stream carries for this vmsd.
+        stream_version: i64,
+    },
+    /// Precise: DEST reads a field that SRC never sends at the stream's version: typically a
+    /// field added without raising its `version_id` above the old version.
+    FieldNotSent {
+        /// The section key.
+        section: String,
+        /// The vmsd holding the field.
+        description: String,
+        /// The field name (dotted through nested structs).
+        field: String,
+        /// DEST's `version_id` for the field.
+        field_version: i64,
+        /// Version the stream carries for this vmsd.
+        stream_version: i64,
+    },
+    /// Precise: a run of fields where SRC and DEST disagree on the byte count, with no
+    /// `unused` placeholder to account for the difference.
+    LayoutMismatch {
+        /// The section key.
+        section: String,
+        /// The vmsd holding the fields.
+        description: String,
+        /// SRC fields of the run.
+        src_fields: Vec<String>,
+        /// DEST fields of the run.
+        dest_fields: Vec<String>,
+        /// Bytes SRC sends for the run.
+        src_bytes: i64,
+        /// Bytes DEST reads for the run.
+        dest_bytes: i64,
+    },
+    /// Precise: a fixed array has a different element count (upstream does not compare `num`).
+    ArrayLengthMismatch {
+        /// The section key.
+        section: String,
+        /// The vmsd holding the field.
+        description: String,
+        /// The field name.
+        field: String,
+        /// SRC element count.
+        src: i64,
+        /// DEST element count.
+        dest: i64,
+    },
+    /// Precise: the same bytes carry another name (wire-compatible; check the meaning).
+    FieldRenamed {
+        /// The section key.
+        section: String,
+        /// The vmsd holding the fields.
+        description: String,
+        /// SRC names of the run.
+        src_fields: Vec<String>,
+        /// DEST names of the run.
+        dest_fields: Vec<String>,
+    },
+    /// Precise: a difference involves a field sent only when a `field_exists` callback says
+    /// so; the dump cannot show the callback's logic.
+    ConditionalField {
+        /// The section key.
+        section: String,
+        /// The vmsd holding the field.
+        description: String,
+        /// The field name.
+        field: String,
+    },
+    /// Precise: a run of fields differs in byte count, but one side's dump (QEMU before 8.1)
+    /// does not record array lengths, so its fields may be arrays that make up the difference.
+    ArrayLengthUnknown {
+        /// The section key.
+        section: String,
+        /// The vmsd holding the fields.
+        description: String,
+        /// SRC fields of the run.
+        src_fields: Vec<String>,
+        /// DEST fields of the run.
+        dest_fields: Vec<String>,
+        /// Bytes SRC sends for the run, counting each field once.
+        src_bytes: i64,
+        /// Bytes DEST reads for the run, counting each field once.
+        dest_bytes: i64,
+    },
+    /// Precise: DEST's vmsd has no field list (the device is marked unmigratable there).
+    DestUnmigratable {
+        /// The section key.
+        section: String,
+        /// The vmsd name.
+        description: String,
+    },
 }
 
 impl Diagnostic {
     /// How bad the finding is.
     pub fn severity(&self) -> Severity {
         match self {
-            Diagnostic::MachineTypeMismatch { .. } => Severity::Warning,
+            Diagnostic::MachineTypeMismatch { .. }
+            | Diagnostic::FieldRenamed { .. }
+            | Diagnostic::ConditionalField { .. }
+            | Diagnostic::ArrayLengthUnknown { .. } => Severity::Warning,
             _ => Severity::Error,
         }
     }
@@ -160,7 +262,10 @@ impl Diagnostic {
     /// "fragment" bug: see [`crate::render::text`]) and one whose description name is empty.
     pub fn counted_upstream(&self) -> bool {
         match self {
-            Diagnostic::MachineTypeMismatch { .. } => false,
+            Diagnostic::MachineTypeMismatch { .. }
+            | Diagnostic::FieldRenamed { .. }
+            | Diagnostic::ConditionalField { .. }
+            | Diagnostic::ArrayLengthUnknown { .. } => false,
             Diagnostic::BelowMinimumVersion { description, .. } => {
                 description.as_deref().is_some_and(|d| !d.is_empty())
             }
@@ -184,6 +289,14 @@ impl Diagnostic {
             Diagnostic::FieldMismatch { .. } => "field_mismatch",
             Diagnostic::FieldSizeMismatch { .. } => "field_size_mismatch",
             Diagnostic::FieldDescriptionMissing { .. } => "field_description_missing",
+            Diagnostic::FieldNotRead { .. } => "field_not_read",
+            Diagnostic::FieldNotSent { .. } => "field_not_sent",
+            Diagnostic::LayoutMismatch { .. } => "layout_mismatch",
+            Diagnostic::ArrayLengthMismatch { .. } => "array_length_mismatch",
+            Diagnostic::FieldRenamed { .. } => "field_renamed",
+            Diagnostic::ConditionalField { .. } => "conditional_field",
+            Diagnostic::ArrayLengthUnknown { .. } => "array_length_unknown",
+            Diagnostic::DestUnmigratable { .. } => "dest_unmigratable",
         }
     }
 }

@@ -2,6 +2,8 @@
 
 mod diagnostic;
 mod faithful;
+mod precise;
 
 pub use diagnostic::{Diagnostic, Severity};
 pub use faithful::compare_faithful;
+pub use precise::compare_precise;

@@ -59,6 +59,22 @@ impl Dump {
         self.index.get(key).map(|&at| &self.sections[at])
     }
 
+    /// Whether the dump records fixed-array lengths (`num`, written by QEMU 8.1 and later).
+    /// Without them an array field shows only its element size.
+    pub fn records_array_lengths(&self) -> bool {
+        fn in_desc(desc: &Description) -> bool {
+            desc.fields
+                .iter()
+                .flatten()
+                .any(|f| f.num.is_some() || f.description.as_deref().is_some_and(in_desc))
+                || desc.subsections.iter().flatten().any(in_desc)
+        }
+        self.sections
+            .iter()
+            .filter_map(|s| s.description.as_ref())
+            .any(in_desc)
+    }
+
     /// The machine type named by the `vmschkmachine` entry, if present.
     pub fn machine(&self) -> Option<&str> {
         self.get(MACHINE_SECTION)?.name.as_deref()

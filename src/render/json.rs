@@ -1,13 +1,42 @@
-//! A JSON report for CI: every finding with its rule, severity, whether it counts, the upstream
-//! message and its typed fields.
+//! A JSON report for CI: every finding with its rule, severity, whether it counts, a message
+//! and its typed fields, grouped by checked direction.
 
 use serde::Serialize;
 
 use crate::check::{Diagnostic, Severity};
 
-use super::text::upstream_text;
+use super::text::{explain, upstream_text};
 
-/// One finding as written in the report.
+/// Which analysis produced the findings (decides what counts and which message is shown).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Upstream's checks and counting; `message` is the upstream line.
+    Faithful,
+    /// The loading-rule analysis; errors count; `message` explains the break.
+    Precise,
+}
+
+impl Mode {
+    /// Whether `diag` counts towards the exit code in this mode.
+    pub fn counts(self, diag: &Diagnostic) -> bool {
+        match self {
+            Mode::Faithful => diag.counted_upstream(),
+            Mode::Precise => diag.severity() == Severity::Error,
+        }
+    }
+}
+
+/// The findings of one direction (SRC → DEST).
+pub struct Check<'a> {
+    /// Source dump, as named on the command line.
+    pub src: String,
+    /// Destination dump, as named on the command line.
+    pub dest: String,
+    /// Findings in report order.
+    pub diagnostics: &'a [Diagnostic],
+}
+
 #[derive(Serialize)]
 struct Entry<'a> {
     severity: Severity,
@@ -17,37 +46,55 @@ struct Entry<'a> {
     diagnostic: &'a Diagnostic,
 }
 
-/// The whole report.
 #[derive(Serialize)]
-struct Report<'a> {
+struct CheckOut<'a> {
     src: &'a str,
     dest: &'a str,
     problems: usize,
-    exit_code: u8,
     diagnostics: Vec<Entry<'a>>,
 }
 
+#[derive(Serialize)]
+struct Report<'a> {
+    mode: Mode,
+    problems: usize,
+    exit_code: u8,
+    checks: Vec<CheckOut<'a>>,
+}
+
 /// Renders the report as pretty JSON (with a trailing newline).
-pub fn report(src: &str, dest: &str, diags: &[Diagnostic]) -> String {
-    let problems = diags.iter().filter(|d| d.counted_upstream()).count();
+pub fn report(mode: Mode, checks: &[Check]) -> String {
+    let checks: Vec<CheckOut> = checks
+        .iter()
+        .map(|check| CheckOut {
+            src: &check.src,
+            dest: &check.dest,
+            problems: check.diagnostics.iter().filter(|d| mode.counts(d)).count(),
+            diagnostics: check
+                .diagnostics
+                .iter()
+                .map(|diagnostic| Entry {
+                    severity: diagnostic.severity(),
+                    counted: mode.counts(diagnostic),
+                    message: match mode {
+                        Mode::Faithful => {
+                            let mut line = String::new();
+                            upstream_text(diagnostic, &mut line);
+                            line.trim_end().to_owned()
+                        }
+                        Mode::Precise => explain(diagnostic),
+                    },
+                    diagnostic,
+                })
+                .collect(),
+        })
+        .collect();
+    let problems = checks.iter().map(|c| c.problems).sum();
     let report = Report {
-        src,
-        dest,
+        mode,
         problems,
         exit_code: crate::exit::count_to_code(problems),
-        diagnostics: diags
-            .iter()
-            .map(|diagnostic| {
-                let mut message = String::new();
-                upstream_text(diagnostic, &mut message);
-                Entry {
-                    severity: diagnostic.severity(),
-                    counted: diagnostic.counted_upstream(),
-                    message: message.trim_end().to_owned(),
-                    diagnostic,
-                }
-            })
-            .collect(),
+        checks,
     };
     // Serialising plain strings and numbers cannot fail.
     let mut text = serde_json::to_string_pretty(&report).unwrap_or_default();

@@ -119,7 +119,239 @@ pub fn upstream_text(diag: &Diagnostic, out: &mut String) {
             out,
             "Section \"{section}\", Description \"{description}\", Field \"{field}\": missing description"
         ),
+        // Findings only the precise analysis makes have no upstream wording.
+        _ => writeln!(out, "{}", explain(diag)),
     };
+}
+
+/// A self-contained sentence for one finding: what breaks and why (the precise mode's text).
+pub fn explain(diag: &Diagnostic) -> String {
+    let in_vmsd = |section: &str, description: &str| {
+        if description.is_empty() || description == section {
+            format!("\"{section}\"")
+        } else {
+            format!("\"{section}\" (vmsd \"{description}\")")
+        }
+    };
+    match diag {
+        Diagnostic::SectionMissing { section } => format!(
+            "\"{section}\": DEST has no such device class; a VM with this device cannot migrate"
+        ),
+        Diagnostic::MachineTypeMismatch { src, dest } => format!(
+            "the dumps are for different machine types (\"{src}\", \"{dest}\"): migration needs the same machine type on both sides"
+        ),
+        Diagnostic::VersionTooNew {
+            section,
+            description,
+            field,
+            src,
+            dest,
+        } => match (description, field) {
+            (Some(d), Some(f)) => format!(
+                "{}: field \"{f}\" is sent from version {src}, DEST reads it only from version {dest}",
+                in_vmsd(section, d)
+            ),
+            (Some(d), None) => format!(
+                "{}: SRC sends subsection version {src}, DEST accepts at most {dest}",
+                in_vmsd(section, d)
+            ),
+            (None, _) => format!(
+                "\"{section}\": SRC sends version {src}, DEST accepts at most {dest} (\"unsupported version\")"
+            ),
+        },
+        Diagnostic::BelowMinimumVersion {
+            section,
+            description,
+            src,
+            minimum,
+            ..
+        } => match description {
+            Some(d) => format!(
+                "{}: SRC sends version {src}, DEST accepts only {minimum} and up (\"too old\")",
+                in_vmsd(section, d)
+            ),
+            None => format!(
+                "\"{section}\": SRC sends version {src}, DEST accepts only {minimum} and up (\"too old\")"
+            ),
+        },
+        Diagnostic::SectionEntryMissing { section, entry } => {
+            format!("\"{section}\": DEST lacks the entry \"{entry}\"")
+        }
+        Diagnostic::DescriptionNameMismatch {
+            section,
+            src_name,
+            dest_name,
+        } => format!(
+            "\"{section}\": vmsd renamed from \"{src_name}\" to \"{dest_name}\": the section idstr changes, so DEST will not find it (add a rename if QEMU keeps a compat name)"
+        ),
+        Diagnostic::DescriptionEntryMissing {
+            section,
+            description,
+            entry,
+        } => format!("{}: DEST lacks the entry \"{entry}\"", in_vmsd(section, description)),
+        Diagnostic::SubsectionMissing {
+            section,
+            description,
+            subsection,
+        } => format!(
+            "{}: SRC can send subsection \"{subsection}\", which DEST does not know: loading fails whenever SRC's needed() test says yes",
+            in_vmsd(section, description)
+        ),
+        Diagnostic::DestFieldsExhausted {
+            section,
+            description,
+            field,
+        } => format!(
+            "{}: SRC sends \"{field}\" after DEST's last field",
+            in_vmsd(section, description)
+        ),
+        Diagnostic::UnusedSizeMismatch {
+            section,
+            description,
+            field,
+        } => format!(
+            "{}: an unused placeholder does not cover \"{field}\" byte for byte",
+            in_vmsd(section, description)
+        ),
+        Diagnostic::FieldMismatch {
+            section,
+            description,
+            src_field,
+            dest_field,
+        } => format!(
+            "{}: SRC sends \"{src_field}\" where DEST reads \"{dest_field}\"",
+            in_vmsd(section, description)
+        ),
+        Diagnostic::FieldSizeMismatch {
+            section,
+            description,
+            field,
+            src,
+            dest,
+        } => format!(
+            "{}: field \"{field}\" is {src} bytes in SRC but {dest} in DEST: every later field is read from the wrong bytes",
+            in_vmsd(section, description)
+        ),
+        Diagnostic::FieldDescriptionMissing {
+            section,
+            description,
+            field,
+        } => format!(
+            "{}: field \"{field}\" is a struct in SRC but not in DEST",
+            in_vmsd(section, description)
+        ),
+        Diagnostic::FieldNotRead {
+            section,
+            description,
+            field,
+            stream_version,
+        } => format!(
+            "{}: SRC sends \"{field}\" at version {stream_version} but DEST does not read it: the bytes after it are misread",
+            in_vmsd(section, description)
+        ),
+        Diagnostic::FieldNotSent {
+            section,
+            description,
+            field,
+            field_version,
+            stream_version,
+        } => format!(
+            "{}: DEST reads \"{field}\" (field version {field_version}, vmsd loaded at version {stream_version}) but SRC does not send it: every later field is read from the wrong bytes (give it a version_id above the old version, or a field_exists test)",
+            in_vmsd(section, description)
+        ),
+        Diagnostic::LayoutMismatch {
+            section,
+            description,
+            src_fields,
+            dest_fields,
+            src_bytes,
+            dest_bytes,
+        } => format!(
+            "{}: SRC sends {src_bytes} bytes as [{}] where DEST reads {dest_bytes} bytes as [{}]",
+            in_vmsd(section, description),
+            src_fields.join(", "),
+            dest_fields.join(", ")
+        ),
+        Diagnostic::ArrayLengthMismatch {
+            section,
+            description,
+            field,
+            src,
+            dest,
+        } => format!(
+            "{}: array \"{field}\" has {src} elements in SRC but {dest} in DEST",
+            in_vmsd(section, description)
+        ),
+        Diagnostic::FieldRenamed {
+            section,
+            description,
+            src_fields,
+            dest_fields,
+        } => format!(
+            "{}: the same bytes are [{}] in SRC and [{}] in DEST: wire-compatible, check that the meaning is the same",
+            in_vmsd(section, description),
+            src_fields.join(", "),
+            dest_fields.join(", ")
+        ),
+        Diagnostic::ConditionalField {
+            section,
+            description,
+            field,
+        } => format!(
+            "{}: \"{field}\" is sent only when its field_exists test says so: the layout around it cannot be checked from dumps",
+            in_vmsd(section, description)
+        ),
+        Diagnostic::ArrayLengthUnknown {
+            section,
+            description,
+            src_fields,
+            dest_fields,
+            src_bytes,
+            dest_bytes,
+        } => format!(
+            "{}: SRC sends [{}] ({src_bytes} bytes counting each field once) where DEST reads [{}] ({dest_bytes} bytes); a dump from QEMU before 8.1 does not record array lengths, so this cannot be decided",
+            in_vmsd(section, description),
+            src_fields.join(", "),
+            dest_fields.join(", ")
+        ),
+        Diagnostic::DestUnmigratable {
+            section,
+            description,
+        } => format!(
+            "{}: DEST has no field list for this vmsd (marked unmigratable)",
+            in_vmsd(section, description)
+        ),
+    }
+}
+
+/// Writes precise findings as `error[rule]: sentence` lines, then a summary line.
+pub fn write_precise(
+    w: &mut dyn Write,
+    label: &str,
+    diags: &[Diagnostic],
+    color: bool,
+) -> io::Result<()> {
+    let mut errors = 0;
+    let mut warnings = 0;
+    for diag in diags {
+        let (word, is_error) = match diag.severity() {
+            Severity::Error => ("error", true),
+            Severity::Warning => ("warning", false),
+        };
+        if is_error {
+            errors += 1;
+        } else {
+            warnings += 1;
+        }
+        let head = format!("{word}[{}]", diag.rule());
+        let text = explain(diag);
+        match (color, is_error) {
+            (true, true) => writeln!(w, "{}: {text}", head.red().bold())?,
+            (true, false) => writeln!(w, "{}: {text}", head.yellow().bold())?,
+            (false, _) => writeln!(w, "{head}: {text}")?,
+        }
+    }
+    writeln!(w, "{label}: {errors} errors, {warnings} warnings")
 }
 
 fn non_empty(desc: &Option<String>) -> Option<&str> {
