@@ -185,11 +185,11 @@ impl<'a> PayloadDecoder<'a> {
                 .counted_string()
                 .map_err(|e| e.at_path(&self.path()))?;
             if got != name && !self.lenient {
-                return Err(StreamError::invalid(
-                    at,
-                    format!("subsection '{got}' in the stream, vmdesc lists '{name}'"),
-                )
-                .at_path(&self.path()));
+                // Decoded with the vmdesc layout and keyed by the name really sent (as
+                // upstream does); the destination would reject or misread it.
+                self.warnings.push(format!(
+                    "subsection '{got}' at offset {at} in the stream, the vmdesc lists '{name}' (decoded with the vmdesc layout)"
+                ));
             }
             let version = self.input.be32().map_err(|e| e.at_path(&self.path()))?;
             self.subsections_seen
@@ -201,10 +201,10 @@ impl<'a> PayloadDecoder<'a> {
                     ));
                 }
             }
-            self.path.push(name.to_string());
+            self.path.push(got.clone());
             let v = self.vmsd(s);
             self.path.pop();
-            obj.insert(name.to_string(), Value::Object(v?));
+            obj.insert(got, Value::Object(v?));
         }
         Ok(())
     }
@@ -328,13 +328,28 @@ mod tests {
     }
 
     #[test]
-    fn wrong_subsection_name_is_an_error() {
+    fn subsection_name_differing_from_the_vmdesc_is_a_warning() {
         let desc = json!({"fields": [], "subsections": [{"vmsd_name": "d/a", "fields": []}]});
         let mut bytes = vec![5, 3];
         bytes.extend_from_slice(b"d/b");
+        bytes.extend_from_slice(&1u32.to_be_bytes());
         let mut inp = Input::from_bytes(bytes);
+        let mut pd = PayloadDecoder::new(&mut inp);
+        let v = pd.vmsd(&desc).unwrap();
+        assert!(v.contains_key("d/b"));
+        assert!(
+            pd.warnings[0].contains("'d/b' at offset 0"),
+            "{:?}",
+            pd.warnings
+        );
+    }
+
+    #[test]
+    fn missing_subsection_marker_is_an_error() {
+        let desc = json!({"fields": [], "subsections": [{"vmsd_name": "d/a", "fields": []}]});
+        let mut inp = Input::from_bytes(vec![0x7e]);
         let e = PayloadDecoder::new(&mut inp).vmsd(&desc).unwrap_err();
         assert_eq!(e.offset, 0);
-        assert!(e.to_string().contains("'d/b'"), "{e}");
+        assert!(e.to_string().contains("expected subsection 'd/a'"), "{e}");
     }
 }
