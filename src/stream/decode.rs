@@ -496,7 +496,7 @@ impl<'a> Decoder<'a> {
                 self.ram.key = key.clone();
                 self.ram_records(true).map_err(|e| e.in_section(&key))?;
             } else {
-                self.other_iterable(&idstr, &key)?;
+                self.other_iterable(&idstr, &key, true)?;
             }
             return self.footer(section_id, &key);
         }
@@ -597,17 +597,47 @@ impl<'a> Decoder<'a> {
                 self.sink.ram_end()?;
             }
         } else {
-            self.other_iterable(&idstr, &key)?;
+            self.other_iterable(&idstr, &key, false)?;
         }
         self.footer(section_id, &key)
     }
 
-    fn other_iterable(&mut self, idstr: &str, key: &str) -> Result<()> {
+    fn other_iterable(&mut self, idstr: &str, key: &str, start: bool) -> Result<()> {
+        if idstr == "spapr/htab" {
+            self.htab().map_err(|e| e.in_section(key))?;
+            if start {
+                // No vmdesc entry describes it; upstream prints an empty string too.
+                self.sink.section(key, Value::String(String::new()))?;
+                self.summary.warnings.push(format!(
+                    "section '{key}' (hash page table) skipped by its framing"
+                ));
+            }
+            return Ok(());
+        }
         Err(StreamError::unsupported(
             self.input.pos(),
             format!("iterable section '{idstr}' has no vmdesc entry and its encoding is not known to this reader"),
         )
         .in_section(key))
+    }
+
+    /// `spapr/htab` (hw/ppc/spapr.c `htab_save_*`): be32 header: -1 = no hash table,
+    /// non-zero = the table's shift (first section), 0 = chunks of (be32 index, be16 valid,
+    /// be16 invalid, valid × 16 bytes of HPTEs) up to an all-zero end marker.
+    fn htab(&mut self) -> Result<()> {
+        let hdr = self.input.be32()?;
+        if hdr != 0 {
+            return Ok(());
+        }
+        loop {
+            let index = self.input.be32()?;
+            let n_valid = self.input.be16()? as u64;
+            let n_invalid = self.input.be16()?;
+            if index == 0 && n_valid == 0 && n_invalid == 0 {
+                return Ok(());
+            }
+            self.input.skip(n_valid * 16)?;
+        }
     }
 
     fn command(&mut self, at: u64) -> Result<()> {
