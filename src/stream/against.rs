@@ -247,15 +247,11 @@ impl Checker<'_> {
             if is_unused(g.name) || is_unused(ename) {
                 // `unused` stands for bytes: resynchronise at the next name both sides share
                 // and compare the byte counts of the spans in between.
-                let mut sync = None;
-                'find: for a in gi + 1..groups.len() {
-                    for b in di + 1..n {
-                        if present(b) && expected[b] == groups[a].name {
-                            sync = Some((a, b));
-                            break 'find;
-                        }
-                    }
-                }
+                let sync = (gi + 1..groups.len()).find_map(|a| {
+                    (di + 1..n)
+                        .find(|&b| present(b) && expected[b] == groups[a].name)
+                        .map(|b| (a, b))
+                });
                 let (a, b) = sync.unwrap_or((groups.len(), n));
                 let sent: u64 = groups[gi..a].iter().map(|g| g.elem_size * g.count).sum();
                 let dest_bytes: u64 = (di..b)

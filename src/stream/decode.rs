@@ -347,7 +347,7 @@ impl<'a> Decoder<'a> {
 
     fn tick(&mut self) {
         self.records += 1;
-        if self.records % 8192 == 0 {
+        if self.records.is_multiple_of(8192) {
             if let Some(pb) = &self.progress {
                 pb.set_position(self.input.pos());
             }

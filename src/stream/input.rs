@@ -84,6 +84,7 @@ impl Input {
     }
 
     /// Total size when known.
+    #[allow(clippy::len_without_is_empty)] // an unknown length is not "empty"
     pub fn len(&self) -> Option<u64> {
         self.len
     }
@@ -95,7 +96,7 @@ impl Input {
 
     /// Installs the end of a nested stream; returns the previous limit to restore later.
     pub fn push_limit(&mut self, end: u64) -> Option<u64> {
-        std::mem::replace(&mut self.limit, Some(end))
+        self.limit.replace(end)
     }
 
     /// Restores a limit returned by [`Input::push_limit`].
