@@ -603,7 +603,18 @@ pub fn run(args: &AnalyzeArgs, dest: &std::path::Path, input: Input) -> u8 {
         .unwrap_or_default();
     let report = check(&dec.summary, &devices, &dump);
     let text = render(&report, &name.to_string(), &dest.display().to_string());
-    print!("{text}");
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        if out
+            .write_all(text.as_bytes())
+            .and_then(|_| out.flush())
+            .is_err()
+        {
+            eprintln!("vmstate-check analyze: cannot write output");
+            return exit::OUTPUT_ERROR;
+        }
+    }
     if r.is_err() {
         return exit::STREAM_ERROR;
     }

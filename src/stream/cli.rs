@@ -217,7 +217,11 @@ fn run_extract(args: &AnalyzeArgs, dir: &std::path::Path, input: Input) -> u8 {
         None
     };
     let input = probe.into_input();
-    let announce = |name: &str| println!("{name}");
+    // File names go to stdout as they are written (as upstream); a closed stdout is not
+    // worth failing the extraction for.
+    let announce = |name: &str| {
+        let _ = writeln!(std::io::stdout(), "{name}");
+    };
     if let Some(d) = &desc {
         let r = ex
             .create(std::path::Path::new("desc.json"))
