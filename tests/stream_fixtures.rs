@@ -240,3 +240,36 @@ fn edited_streams() {
     }
     snapshot("stream_edited", &text);
 }
+
+#[test]
+fn a_pipe_gives_the_same_state_and_desc_as_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["qemu-7.2-i440fx-devices", "qemu-10.0-q35-postcopy-cap"] {
+        let f = fixture_stream(dir.path(), name);
+        let bytes = std::fs::read(&f).unwrap();
+        for mode in ["state", "desc"] {
+            let from_file = analyze(["-d", mode, f.to_str().unwrap()]);
+            let from_pipe = analyze_stdin(&["-d", mode], &bytes);
+            assert_eq!(
+                from_pipe.status.code(),
+                Some(0),
+                "{name} {mode}: {}",
+                stderr(&from_pipe)
+            );
+            assert!(from_file.stdout == from_pipe.stdout, "{name} {mode}");
+        }
+    }
+}
+
+#[test]
+fn mapped_ram_from_a_pipe_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = fixture_stream(dir.path(), "qemu-10.0-q35-mapped-ram");
+    let o = analyze_stdin(&[], &std::fs::read(&f).unwrap());
+    assert_eq!(o.status.code(), Some(253));
+    let err = stderr(&o);
+    assert!(
+        err.contains("section 'ram (1)'") && err.contains("random access"),
+        "{err}"
+    );
+}
