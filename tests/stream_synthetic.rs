@@ -380,3 +380,24 @@ fn htab_is_skipped_by_its_framing_and_unknown_iterables_are_named() {
         stderr(&o)
     );
 }
+
+#[test]
+fn huge_block_lengths_do_not_allocate() {
+    // A 1 PiB block with one page near its end: --memory must not size anything by the
+    // block length (the output and the resent-page index are sparse).
+    let s = StreamBuilder::new()
+        .ram_start(1, &[("big", 1 << 50)])
+        .ram_pages(
+            1,
+            true,
+            &[Rec::Page("big", 1 << 49, 3), Rec::Page("big", 1 << 49, 4)],
+        );
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(dir.path(), "big.mig", &s.finish(true));
+    let o = analyze(["-m", f.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let mem = v["ram (1)"]["memory"].as_object().unwrap();
+    assert_eq!(mem.len(), 2);
+    assert!(mem.contains_key("big (0x0002000000000000) (copy 2)"));
+}

@@ -964,7 +964,7 @@ impl<'a> Decoder<'a> {
                 // One chunk of the bitmap (little-endian words: bit i = page i on x86).
                 let chunk_pages = (npages - p).min(bits.len() as u64 * 8);
                 let nbytes = chunk_pages.div_ceil(64) * 8;
-                let at = m.bitmap_offset + p / 8;
+                let at = m.bitmap_offset.saturating_add(p / 8);
                 self.input.seek_to(at)?;
                 self.input
                     .read_exact(&mut bits[..nbytes as usize])
@@ -973,7 +973,7 @@ impl<'a> Decoder<'a> {
                     let set = bits[(i / 8) as usize] & (1 << (i % 8)) != 0;
                     let off = (p + i) * ps;
                     if set {
-                        self.input.seek_to(m.pages_offset + off)?;
+                        self.input.seek_to(m.pages_offset.saturating_add(off))?;
                         self.input.read_exact(&mut page)?;
                         self.sink.ram_page(bi, off, Page::Data(&page))?;
                     } else {

@@ -5,7 +5,7 @@
 
 use super::error::{ErrorKind, Result, StreamError};
 use super::ram::{xbzrle_apply, Page, RamBlock};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Component, Path, PathBuf};
@@ -37,8 +37,9 @@ pub struct Extractor {
     force: bool,
     used: HashSet<PathBuf>,
     files: Vec<File>,
-    /// Pages that hold data, per block, so a later zero page overwrites them.
-    dirty: Vec<Vec<u64>>,
+    /// Pages that hold data: (block, page / 64) → bitset word, so a later zero page
+    /// overwrites them. Sparse: sized by the records present, not by stream-given lengths.
+    dirty: HashMap<(usize, u64), u64>,
     page_size: u64,
     /// Relative names of the files written, in order.
     pub written: Vec<String>,
@@ -54,7 +55,7 @@ impl Extractor {
             force,
             used: HashSet::new(),
             files: Vec::new(),
-            dirty: Vec::new(),
+            dirty: HashMap::new(),
             page_size: 4096,
             written: Vec::new(),
         })
@@ -124,10 +125,6 @@ impl Extractor {
             f.set_len(b.used_length)
                 .map_err(|e| oerr(format!("cannot size {}: {e}", rel.display())))?;
             self.files.push(f);
-            self.dirty.push(vec![
-                0;
-                (b.used_length / self.page_size).div_ceil(64) as usize
-            ]);
         }
         Ok(())
     }
@@ -135,12 +132,12 @@ impl Extractor {
     /// Writes one page (zero pages are left as holes unless the page had data before).
     pub fn page(&mut self, block: usize, offset: u64, page: Page<'_>) -> Result<()> {
         let ps = self.page_size as usize;
-        let (Some(f), Some(dirty)) = (self.files.get(block), self.dirty.get_mut(block)) else {
+        let Some(f) = self.files.get(block) else {
             return Ok(());
         };
         let idx = offset / self.page_size;
-        let (w, bit) = ((idx / 64) as usize, 1u64 << (idx % 64));
-        let was_dirty = dirty.get(w).is_some_and(|x| x & bit != 0);
+        let (w, bit) = ((block, idx / 64), 1u64 << (idx % 64));
+        let was_dirty = self.dirty.get(&w).is_some_and(|x| x & bit != 0);
         let werr = |e: std::io::Error| oerr(format!("cannot write RAM block file: {e}"));
         let mut buf;
         let data: &[u8] = match page {
@@ -165,9 +162,7 @@ impl Extractor {
             return Ok(());
         }
         f.write_all_at(data, offset).map_err(werr)?;
-        if let Some(x) = dirty.get_mut(w) {
-            *x |= bit;
-        }
+        *self.dirty.entry(w).or_insert(0) |= bit;
         Ok(())
     }
 

@@ -26,8 +26,9 @@ pub struct StateWriter<'w> {
     ram_open: bool,
     ram_entries: usize,
     blocks: Vec<String>,
-    /// Pages already listed, per block (bitset), to give re-sent pages distinct keys.
-    seen: Vec<Vec<u64>>,
+    /// Pages already listed: (block, page / 64) → bitset word. Sparse, so a corrupt block
+    /// length or page offset cannot make it allocate more than the records present.
+    seen: HashMap<(usize, u64), u64>,
     repeats: HashMap<(usize, u64), u32>,
     page_size: u64,
     pending: Vec<(String, Value)>,
@@ -47,7 +48,7 @@ impl<'w> StateWriter<'w> {
             ram_open: false,
             ram_entries: 0,
             blocks: Vec::new(),
-            seen: Vec::new(),
+            seen: HashMap::new(),
             repeats: HashMap::new(),
             page_size: 4096,
             pending: Vec::new(),
@@ -134,18 +135,15 @@ impl<'w> StateWriter<'w> {
         let name = self.blocks.get(block).map(String::as_str).unwrap_or("?");
         let mut key = format!("{name} (0x{offset:016x})");
         let idx = offset / self.page_size;
-        if let Some(bits) = self.seen.get_mut(block) {
-            let (w, b) = ((idx / 64) as usize, idx % 64);
-            if let Some(word) = bits.get_mut(w) {
-                if *word & (1 << b) != 0 {
-                    // Re-sent page (dirty again during precopy): keep both, distinct keys.
-                    let n = self.repeats.entry((block, offset)).or_insert(1);
-                    *n += 1;
-                    key.push_str(&format!(" (copy {n})"));
-                } else {
-                    *word |= 1 << b;
-                }
-            }
+        let word = self.seen.entry((block, idx / 64)).or_insert(0);
+        let bit = 1u64 << (idx % 64);
+        if *word & bit != 0 {
+            // Re-sent page (dirty again during precopy): keep both, distinct keys.
+            let n = self.repeats.entry((block, offset)).or_insert(1);
+            *n += 1;
+            key.push_str(&format!(" (copy {n})"));
+        } else {
+            *word |= bit;
         }
         key
     }
@@ -162,12 +160,7 @@ impl Sink for StateWriter<'_> {
             ex.start_blocks(blocks, self.page_size)?;
         }
         self.blocks = blocks.iter().map(|b| b.name.clone()).collect();
-        if self.memory {
-            self.seen = blocks
-                .iter()
-                .map(|b| vec![0u64; (b.used_length / self.page_size).div_ceil(64) as usize])
-                .collect();
-        }
+        self.seen.clear();
         let mut sizes = Map::new();
         for b in blocks {
             sizes.insert(
