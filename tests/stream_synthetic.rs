@@ -401,3 +401,22 @@ fn huge_block_lengths_do_not_allocate() {
     assert_eq!(mem.len(), 2);
     assert!(mem.contains_key("big (0x0002000000000000) (copy 2)"));
 }
+
+#[test]
+fn deeply_nested_packages_are_refused_not_a_stack_overflow() {
+    // 10000 PACKAGED commands, each wrapping the next.
+    let mut inner: Vec<u8> = vec![0]; // innermost: EOF
+    for _ in 0..10000 {
+        let mut outer = vec![8, 0, 7, 0, 4];
+        outer.extend_from_slice(&(inner.len() as u32).to_be_bytes());
+        outer.extend_from_slice(&inner);
+        inner = outer;
+    }
+    let mut s = StreamBuilder::new();
+    s.bytes.extend_from_slice(&inner);
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(dir.path(), "nest.mig", &s.finish(true));
+    let o = analyze([&f]);
+    assert_eq!(o.status.code(), Some(253), "{}", stderr(&o));
+    assert!(stderr(&o).contains("nested too deeply"), "{}", stderr(&o));
+}

@@ -170,6 +170,7 @@ pub struct Decoder<'a> {
     records: u64,
     /// Tolerate subsection names that differ from the vmdesc and record what was sent.
     pub lenient: bool,
+    package_depth: u32,
 }
 
 impl<'a> Decoder<'a> {
@@ -190,6 +191,7 @@ impl<'a> Decoder<'a> {
             progress: None,
             records: 0,
             lenient: false,
+            package_depth: 0,
         }
     }
 
@@ -693,9 +695,24 @@ impl<'a> Decoder<'a> {
                 }
                 let start = self.input.pos();
                 let end = start + n;
+                if self.input.limit().is_some_and(|outer| end > outer) {
+                    return Err(StreamError::invalid(
+                        at,
+                        "PACKAGED stream runs past the end of its enclosing package",
+                    ));
+                }
+                // QEMU never nests packages; a few levels are tolerated, not a stack overflow.
+                if self.package_depth >= 4 {
+                    return Err(StreamError::invalid(
+                        at,
+                        "PACKAGED streams nested too deeply",
+                    ));
+                }
+                self.package_depth += 1;
                 let prev = self.input.push_limit(end);
                 let r = self.records();
                 self.input.pop_limit(prev);
+                self.package_depth -= 1;
                 r.map_err(|e| e.in_section("PACKAGED"))?;
                 let pos = self.input.pos();
                 if pos < end {
