@@ -769,3 +769,87 @@ pub fn write(
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn dump(fields: Value) -> Dump {
+        let text = json!({
+            "vmschkmachine": {"Name": "pc"},
+            "dev": {"Name": "dev", "version_id": 2, "minimum_version_id": 1,
+                "Description": {"name": "dev", "version_id": 2, "minimum_version_id": 1,
+                    "Fields": fields}}
+        });
+        crate::dump::parse_dump(std::path::Path::new("d.json"), text.to_string().as_bytes())
+            .unwrap()
+    }
+
+    fn field(name: &str, size: u64) -> Value {
+        json!({"field": name, "version_id": 0, "field_exists": false, "size": size})
+    }
+
+    /// Checks one FULL section `dev` (version 2) sending `fields` against `dest`.
+    fn run(idstr: &str, sent: Value, dest: &Dump) -> Report {
+        let summary = Summary {
+            sections: vec![SectionInfo {
+                offset: 0,
+                iterable: false,
+                section_id: 3,
+                idstr: idstr.into(),
+                instance_id: 0,
+                version: 2,
+                device: Some(0),
+                subsections: Vec::new(),
+            }],
+            ..Summary::default()
+        };
+        let name = idstr.rsplit('/').next().unwrap();
+        let devices = [json!({"name": idstr, "vmsd_name": name, "fields": sent})];
+        check(&summary, &devices, dest)
+    }
+
+    fn sent(name: &str, size: u64) -> Value {
+        json!({"name": name, "type": "uint32", "size": size})
+    }
+
+    #[test]
+    fn fields_not_read_are_one_diagnostic_each() {
+        let d = dump(json!([field("a", 4)]));
+        let r = run("dev", json!([sent("a", 4), sent("b", 4), sent("c", 4)]), &d);
+        let rules: Vec<(&str, String)> = r
+            .diagnostics
+            .iter()
+            .map(|d| match d {
+                Diagnostic::FieldNotRead { field, .. } => (d.rule(), field.clone()),
+                _ => (d.rule(), String::new()),
+            })
+            .collect();
+        assert_eq!(
+            rules,
+            [
+                ("section_not_checkable", String::new()),
+                ("field_not_read", "b".into()),
+                ("field_not_read", "c".into())
+            ]
+        );
+        assert_eq!(r.problems(), 2);
+        assert_eq!(r.checked, 1);
+    }
+
+    #[test]
+    fn size_mismatch_and_absent_vmsd() {
+        let d = dump(json!([field("a", 4)]));
+        let r = run("dev", json!([sent("a", 2)]), &d);
+        assert!(r.diagnostics.iter().any(|x| matches!(x,
+            Diagnostic::FieldSizeMismatch { section, description, field, src: 2, dest: 4 }
+                if section == "dev (3)" && description == "dev" && field == "a")));
+        assert_eq!(r.problems(), 1);
+        let r = run("other", json!([sent("a", 4)]), &d);
+        assert!(r.diagnostics.iter().any(|x| matches!(x,
+            Diagnostic::SectionNotInDump { vmsd, .. } if vmsd == "other")));
+        assert_eq!(r.problems(), 0);
+        assert_eq!(r.checked, 0);
+    }
+}
