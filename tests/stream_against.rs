@@ -3,6 +3,7 @@
 
 mod stream_support;
 
+use serde_json::Value;
 use std::fmt::Write as _;
 use stream_support::*;
 
@@ -73,7 +74,7 @@ fn verdicts_agree_with_real_loads() {
         let o = analyze(["--against", dump.to_str().unwrap(), f.to_str().unwrap()]);
         let rc = o.status.code().unwrap();
         let out = stdout(&o);
-        let problems: Vec<&str> = out.lines().filter(|x| x.starts_with("error: ")).collect();
+        let problems: Vec<&str> = out.lines().filter(|x| x.starts_with("error[")).collect();
         if l.stream.ends_with("suppress-vmdesc") {
             // No vmdesc: payload layouts are unknown, the device sections cannot be walked.
             assert_eq!(rc, 253, "{}", l.stream);
@@ -132,6 +133,37 @@ fn verdicts_agree_with_real_loads() {
     snapshot("stream_against_loads", &table);
 }
 
+/// Runs `analyze --against DUMP --format json` on a fixture stream: exit code and report.
+fn against_json(dir: &std::path::Path, stream: &str, dump: &str) -> (i32, Value) {
+    let f = fixture_stream(dir, stream);
+    let dump = root().join(format!("tests/fixtures/dumps/{dump}.json"));
+    let o = analyze([
+        "--against",
+        dump.to_str().unwrap(),
+        "--format",
+        "json",
+        f.to_str().unwrap(),
+    ]);
+    let json: Value = serde_json::from_str(&stdout(&o))
+        .unwrap_or_else(|e| panic!("{stream}: {e}\n{}{}", stdout(&o), stderr(&o)));
+    (o.status.code().unwrap(), json)
+}
+
+/// The diagnostics of the report's single check.
+fn diagnostics(report: &Value) -> &[Value] {
+    let checks = report["checks"].as_array().unwrap();
+    assert_eq!(checks.len(), 1);
+    checks[0]["diagnostics"].as_array().unwrap()
+}
+
+/// The diagnostics of error severity.
+fn errors(report: &Value) -> Vec<&Value> {
+    diagnostics(report)
+        .iter()
+        .filter(|d| d["severity"] == "error")
+        .collect()
+}
+
 #[test]
 fn full_report_7_2_stream_against_10_0_dump() {
     let dir = tempfile::tempdir().unwrap();
@@ -142,8 +174,66 @@ fn full_report_7_2_stream_against_10_0_dump() {
     let text = stdout(&o)
         .replace(&*f.to_string_lossy(), "STREAM")
         .replace(&*dump.to_string_lossy(), "DUMP");
-    assert!(text.contains("error: 0000:00:02.0/pciespscsi (40) (vmsd 'pciespscsi'): field 'esp': the destination reads field 'drq_state'"), "{text}");
+    assert!(text.contains("error[field_not_sent]: \"0000:00:02.0/pciespscsi (40)\" (vmsd \"pciespscsi\"): DEST reads \"esp.drq_state\""), "{text}");
+    assert!(
+        text.ends_with("STREAM -> DUMP: 1 errors, 3 warnings, 11 notes (23 sections checked)\n"),
+        "{text}"
+    );
     snapshot("stream_against_7.2_esp_into_10.0", &text);
+}
+
+#[test]
+fn json_report_7_2_stream_against_10_0_dump() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rc, report) = against_json(
+        dir.path(),
+        "qemu-7.2-q35-e1000e-esp",
+        "qemu-10.0-pc-q35-7.2",
+    );
+    assert_eq!(rc, 1);
+    assert_eq!(report["mode"], "precise");
+    assert_eq!(report["problems"], 1);
+    assert_eq!(report["exit_code"], 1);
+    let check = &report["checks"][0];
+    assert!(check["src"]
+        .as_str()
+        .unwrap()
+        .ends_with("qemu-7.2-q35-e1000e-esp.mig"));
+    assert!(check["dest"]
+        .as_str()
+        .unwrap()
+        .ends_with("qemu-10.0-pc-q35-7.2.json"));
+    assert_eq!(check["problems"], 1);
+    let errs = errors(&report);
+    assert_eq!(errs.len(), 1, "{report:#}");
+    let e = errs[0];
+    assert_eq!(e["kind"], "field_not_sent");
+    assert_eq!(e["counted"], true);
+    assert_eq!(e["section"], "0000:00:02.0/pciespscsi (40)");
+    assert_eq!(e["description"], "pciespscsi");
+    assert_eq!(e["field"], "esp.drq_state");
+    assert_eq!(e["field_version"], 0);
+    assert!(e["message"].as_str().unwrap().contains("esp.drq_state"));
+    // Renames are warnings, sections no dump describes are notes; neither counts.
+    let kinds: Vec<(&str, &str, bool)> = diagnostics(&report)
+        .iter()
+        .map(|d| {
+            (
+                d["kind"].as_str().unwrap(),
+                d["severity"].as_str().unwrap(),
+                d["counted"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert!(kinds.contains(&("field_renamed", "warning", false)));
+    assert!(kinds.contains(&("section_not_checkable", "note", false)));
+    assert!(kinds.contains(&("variable_array_not_sent", "note", false)));
+    let hpet = diagnostics(&report)
+        .iter()
+        .find(|d| d["kind"] == "field_renamed" && d["section"] == "hpet (19)")
+        .unwrap();
+    assert_eq!(hpet["src_fields"], serde_json::json!(["num_timers"]));
+    assert_eq!(hpet["dest_fields"], serde_json::json!(["num_timers_save"]));
 }
 
 #[test]
@@ -157,54 +247,111 @@ fn full_report_10_0_stream_against_7_2_dump() {
         .replace(&*f.to_string_lossy(), "STREAM")
         .replace(&*dump.to_string_lossy(), "DUMP");
     assert!(
-        text.contains("not checkable: ram (1): iterable handler"),
+        text.contains(
+            "note[section_not_checkable]: \"ram (1)\": not checkable: an iterable handler"
+        ),
         "{text}"
     );
-    assert!(
-        text.contains("not checkable: cpu (4): vmsd 'cpu' is registered outside device classes"),
-        "{text}"
-    );
+    assert!(!text.contains("error["), "{text}");
     snapshot("stream_against_10.0_q35_into_7.2", &text);
+
+    let (rc, report) = against_json(dir.path(), "qemu-10.0-q35", "qemu-7.2-pc-q35-7.2");
+    assert_eq!(rc, 0);
+    assert_eq!(report["problems"], 0);
+    let not_checkable = |section: &str| {
+        diagnostics(&report)
+            .iter()
+            .find(|d| d["kind"] == "section_not_checkable" && d["section"] == section)
+            .unwrap_or_else(|| panic!("{section}: {report:#}"))
+            .clone()
+    };
+    assert_eq!(not_checkable("ram (1)")["reason"], "iterable");
+    let cpu = not_checkable("cpu (4)");
+    assert_eq!(cpu["reason"], "outside_device_classes");
+    assert_eq!(cpu["vmsd"], "cpu");
+    assert_eq!(cpu["severity"], "note");
 }
 
 #[test]
 fn edited_streams_are_caught() {
     let dir = tempfile::tempdir().unwrap();
-    let dump = root().join("tests/fixtures/dumps/qemu-10.0-pc-q35-7.2.json");
-    for (name, needle) in [
-        (
-            "edited-rtc-version-high",
-            "stream version 4 is newer than the destination's version_id 3",
-        ),
-        (
-            "edited-rtc-version-low",
-            "stream version 0 is older than the destination's minimum_version_id 1",
-        ),
-        (
-            "edited-subsec-unknown",
-            "subsection 'fw_cfg/acpi_mX' is not known to the destination",
-        ),
-        (
-            "edited-subsec-foreign",
-            "subsection 'xw_cfg/acpi_mr' does not belong to 'fw_cfg'",
-        ),
-    ] {
-        let f = fixture_stream(dir.path(), name);
-        let o = analyze(["--against", dump.to_str().unwrap(), f.to_str().unwrap()]);
-        assert_eq!(o.status.code(), Some(1), "{name}: {}", stdout(&o));
-        assert!(stdout(&o).contains(needle), "{name}: {}", stdout(&o));
-    }
+    let dump = "qemu-10.0-pc-q35-7.2";
+    let (rc, report) = against_json(dir.path(), "edited-rtc-version-high", dump);
+    assert_eq!(rc, 1, "{report:#}");
+    let e = errors(&report);
+    assert_eq!(e.len(), 1, "{report:#}");
+    assert_eq!(e[0]["kind"], "version_too_new");
+    assert_eq!(e[0]["section"], "mc146818rtc (13)");
+    assert_eq!(e[0]["description"], Value::Null);
+    assert_eq!((&e[0]["src"], &e[0]["dest"]), (&4.into(), &3.into()));
+
+    let (rc, report) = against_json(dir.path(), "edited-rtc-version-low", dump);
+    assert_eq!(rc, 1, "{report:#}");
+    let e = errors(&report);
+    assert_eq!(e.len(), 1, "{report:#}");
+    assert_eq!(e[0]["kind"], "below_minimum_version");
+    assert_eq!(e[0]["section"], "mc146818rtc (13)");
+    assert_eq!((&e[0]["src"], &e[0]["minimum"]), (&0.into(), &1.into()));
+
+    let (rc, report) = against_json(dir.path(), "edited-subsec-unknown", dump);
+    assert_eq!(rc, 1, "{report:#}");
+    let e = errors(&report);
+    assert_eq!(e.len(), 1, "{report:#}");
+    assert_eq!(e[0]["kind"], "subsection_missing");
+    assert_eq!(e[0]["section"], "fw_cfg (7)");
+    assert_eq!(e[0]["description"], "fw_cfg");
+    assert_eq!(e[0]["subsection"], "fw_cfg/acpi_mX");
+
+    let (rc, report) = against_json(dir.path(), "edited-subsec-foreign", dump);
+    assert_eq!(rc, 1, "{report:#}");
+    let e = errors(&report);
+    assert_eq!(e.len(), 1, "{report:#}");
+    assert_eq!(e[0]["kind"], "subsection_foreign");
+    assert_eq!(e[0]["section"], "fw_cfg (7)");
+    assert_eq!(e[0]["description"], "fw_cfg");
+    assert_eq!(e[0]["subsection"], "xw_cfg/acpi_mr");
+    assert_eq!(e[0]["counted"], true);
 }
 
 #[test]
 fn machine_type_mismatch_is_counted() {
     let dir = tempfile::tempdir().unwrap();
-    let f = fixture_stream(dir.path(), "qemu-10.0-q35-10.0-igb");
+    let (rc, report) = against_json(dir.path(), "qemu-10.0-q35-10.0-igb", "qemu-10.0-pc-q35-7.2");
+    assert_eq!(rc, 1, "{report:#}");
+    let e = errors(&report);
+    assert_eq!(e.len(), 1, "{report:#}");
+    assert_eq!(e[0]["kind"], "stream_machine_mismatch");
+    assert_eq!(e[0]["stream"], "pc-q35-10.0");
+    assert_eq!(e[0]["dest"], "pc-q35-7.2");
+}
+
+#[test]
+fn format_and_color_need_against() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(dir.path(), "s.mig", &StreamBuilder::new().finish(true));
+    let o = analyze(["--format", "json", f.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
+#[test]
+fn color_always_colours_the_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = fixture_stream(dir.path(), "edited-rtc-version-high");
     let dump = root().join("tests/fixtures/dumps/qemu-10.0-pc-q35-7.2.json");
-    let o = analyze(["--against", dump.to_str().unwrap(), f.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
-    assert!(stdout(&o)
-        .contains("machine type 'pc-q35-10.0' in the stream, 'pc-q35-7.2' in the destination"));
+    let args = |color: &str| {
+        stdout(&analyze([
+            "--against",
+            dump.to_str().unwrap(),
+            "--color",
+            color,
+            f.to_str().unwrap(),
+        ]))
+    };
+    assert!(args("always").contains("\u{1b}["));
+    let plain = args("never");
+    assert!(!plain.contains("\u{1b}["));
+    // Not a terminal: auto means no colour.
+    assert_eq!(args("auto"), plain);
 }
 
 #[test]

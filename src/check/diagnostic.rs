@@ -10,6 +10,25 @@ pub enum Severity {
     Error,
     /// Worth a look, but not counted as a problem (e.g. machine types differ).
     Warning,
+    /// Information only (e.g. a stream section no dump can describe); never counted.
+    Note,
+}
+
+/// Why a stream section cannot be checked against a `-dump-vmstate` file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotCheckableReason {
+    /// An iterable (live) handler such as `ram` or `block`: never in a dump.
+    Iterable,
+    /// An old-style section with no vmsd (a hand-written save/load handler).
+    NoVmsd,
+    /// A vmsd registered with `vmstate_register` rather than by a device class (`timer`,
+    /// `cpu`, `apic` ...): never in a dump.
+    OutsideDeviceClasses,
+    /// The stream has no vmdesc, so the fields sent are unknown (only the version is checked).
+    NoVmdesc,
+    /// The stream has no configuration section, so its machine type is unknown.
+    NoConfiguration,
 }
 
 /// One finding. Field names say which side a value comes from (`src`, `dest`).
@@ -242,6 +261,53 @@ pub enum Diagnostic {
         /// The vmsd name.
         description: String,
     },
+    /// Stream: the machine type in the stream's configuration section differs from the
+    /// destination dump's; QEMU refuses the stream right at the configuration record.
+    StreamMachineMismatch {
+        /// Machine type recorded in the stream.
+        stream: String,
+        /// Machine type of the destination dump (`vmschkmachine`).
+        dest: String,
+    },
+    /// Stream: a subsection whose name does not start with its parent vmsd's name; the
+    /// destination stops reading subsections there and then fails on the section footer.
+    SubsectionForeign {
+        /// The stream section label (idstr and section id).
+        section: String,
+        /// The parent vmsd (whose name the subsection should start with).
+        description: String,
+        /// The subsection name as sent.
+        subsection: String,
+    },
+    /// Stream: the destination dump lists no device class with this vmsd. If DEST really
+    /// lacks the device the load fails ("Unknown savevm section"), but a dump does not list
+    /// every vmsd QEMU loads (QEMU 7.2's has no `ide`), so this is a warning only.
+    SectionNotInDump {
+        /// The stream section label (idstr and section id).
+        section: String,
+        /// The vmsd name the stream section carries.
+        vmsd: String,
+    },
+    /// Stream: a section that no `-dump-vmstate` file can describe (a note, never counted).
+    SectionNotCheckable {
+        /// The stream section label (idstr and section id), or `configuration`.
+        section: String,
+        /// The section's vmsd name, when it has one.
+        vmsd: Option<String>,
+        /// Why it cannot be checked.
+        reason: NotCheckableReason,
+    },
+    /// Stream: DEST reads a variable-length array (a struct array whose count is a run-time
+    /// field) that the stream's vmdesc does not list; an empty array sends nothing, so this
+    /// is a note only.
+    VariableArrayNotSent {
+        /// The stream section label (idstr and section id).
+        section: String,
+        /// The vmsd holding the field.
+        description: String,
+        /// The field name (dotted through nested structs).
+        field: String,
+    },
 }
 
 impl Diagnostic {
@@ -251,7 +317,11 @@ impl Diagnostic {
             Diagnostic::MachineTypeMismatch { .. }
             | Diagnostic::FieldRenamed { .. }
             | Diagnostic::ConditionalField { .. }
-            | Diagnostic::ArrayLengthUnknown { .. } => Severity::Warning,
+            | Diagnostic::ArrayLengthUnknown { .. }
+            | Diagnostic::SectionNotInDump { .. } => Severity::Warning,
+            Diagnostic::SectionNotCheckable { .. } | Diagnostic::VariableArrayNotSent { .. } => {
+                Severity::Note
+            }
             _ => Severity::Error,
         }
     }
@@ -265,7 +335,10 @@ impl Diagnostic {
             Diagnostic::MachineTypeMismatch { .. }
             | Diagnostic::FieldRenamed { .. }
             | Diagnostic::ConditionalField { .. }
-            | Diagnostic::ArrayLengthUnknown { .. } => false,
+            | Diagnostic::ArrayLengthUnknown { .. }
+            | Diagnostic::SectionNotInDump { .. }
+            | Diagnostic::SectionNotCheckable { .. }
+            | Diagnostic::VariableArrayNotSent { .. } => false,
             Diagnostic::BelowMinimumVersion { description, .. } => {
                 description.as_deref().is_some_and(|d| !d.is_empty())
             }
@@ -297,6 +370,11 @@ impl Diagnostic {
             Diagnostic::ConditionalField { .. } => "conditional_field",
             Diagnostic::ArrayLengthUnknown { .. } => "array_length_unknown",
             Diagnostic::DestUnmigratable { .. } => "dest_unmigratable",
+            Diagnostic::StreamMachineMismatch { .. } => "stream_machine_mismatch",
+            Diagnostic::SubsectionForeign { .. } => "subsection_foreign",
+            Diagnostic::SectionNotInDump { .. } => "section_not_in_dump",
+            Diagnostic::SectionNotCheckable { .. } => "section_not_checkable",
+            Diagnostic::VariableArrayNotSent { .. } => "variable_array_not_sent",
         }
     }
 }

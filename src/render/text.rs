@@ -9,7 +9,7 @@ use std::io::{self, Write};
 
 use owo_colors::OwoColorize;
 
-use crate::check::{Diagnostic, Severity};
+use crate::check::{Diagnostic, NotCheckableReason, Severity};
 
 /// Appends the upstream text of `diag` (normally one line ending in `\n`) to `out`.
 pub fn upstream_text(diag: &Diagnostic, out: &mut String) {
@@ -321,6 +321,55 @@ pub fn explain(diag: &Diagnostic) -> String {
             "{}: DEST has no field list for this vmsd (marked unmigratable)",
             in_vmsd(section, description)
         ),
+        Diagnostic::StreamMachineMismatch { stream, dest } => format!(
+            "the stream was made by machine type \"{stream}\" but DEST is \"{dest}\": QEMU refuses the stream at its configuration record"
+        ),
+        Diagnostic::SubsectionForeign {
+            section,
+            description,
+            subsection,
+        } => format!(
+            "{}: the stream sends subsection \"{subsection}\", whose name does not start with \"{description}\": DEST stops reading subsections there and fails on the rest of the section",
+            in_vmsd(section, description)
+        ),
+        Diagnostic::SectionNotInDump { section, vmsd } => format!(
+            "{}: the DEST dump lists no device class with this vmsd; if DEST lacks the device the load fails (\"Unknown savevm section\"), but dumps omit some vmsds QEMU loads, so this is not counted",
+            in_vmsd(section, vmsd)
+        ),
+        Diagnostic::SectionNotCheckable {
+            section,
+            vmsd,
+            reason,
+        } => {
+            let at = match vmsd {
+                Some(v) => in_vmsd(section, v),
+                None => format!("\"{section}\""),
+            };
+            let why = match reason {
+                NotCheckableReason::Iterable => {
+                    "an iterable handler (RAM, block ...), never in a -dump-vmstate file"
+                }
+                NotCheckableReason::NoVmsd => "an old-style section without a vmsd",
+                NotCheckableReason::OutsideDeviceClasses => {
+                    "registered outside device classes, never in a -dump-vmstate file"
+                }
+                NotCheckableReason::NoVmdesc => {
+                    "the stream has no vmdesc, so only the version is checked, not the fields"
+                }
+                NotCheckableReason::NoConfiguration => {
+                    "not sent, so the stream's machine type is unknown"
+                }
+            };
+            format!("{at}: not checkable: {why}")
+        }
+        Diagnostic::VariableArrayNotSent {
+            section,
+            description,
+            field,
+        } => format!(
+            "{}: DEST reads the variable array \"{field}\", which the stream does not list: fine if the array is empty (nothing is sent then)",
+            in_vmsd(section, description)
+        ),
     }
 }
 
@@ -331,27 +380,51 @@ pub fn write_precise(
     diags: &[Diagnostic],
     color: bool,
 ) -> io::Result<()> {
-    let mut errors = 0;
-    let mut warnings = 0;
+    write_precise_checked(w, label, diags, None, color)
+}
+
+/// Like [`write_precise`]; the summary also gives the number of sections checked when
+/// `checked` is set (`analyze --against`), and the number of notes when there are any.
+pub fn write_precise_checked(
+    w: &mut dyn Write,
+    label: &str,
+    diags: &[Diagnostic],
+    checked: Option<usize>,
+    color: bool,
+) -> io::Result<()> {
+    let (mut errors, mut warnings, mut notes) = (0, 0, 0);
     for diag in diags {
-        let (word, is_error) = match diag.severity() {
-            Severity::Error => ("error", true),
-            Severity::Warning => ("warning", false),
+        let word = match diag.severity() {
+            Severity::Error => {
+                errors += 1;
+                "error"
+            }
+            Severity::Warning => {
+                warnings += 1;
+                "warning"
+            }
+            Severity::Note => {
+                notes += 1;
+                "note"
+            }
         };
-        if is_error {
-            errors += 1;
-        } else {
-            warnings += 1;
-        }
         let head = format!("{word}[{}]", diag.rule());
         let text = explain(diag);
-        match (color, is_error) {
-            (true, true) => writeln!(w, "{}: {text}", head.red().bold())?,
-            (true, false) => writeln!(w, "{}: {text}", head.yellow().bold())?,
+        match (color, diag.severity()) {
+            (true, Severity::Error) => writeln!(w, "{}: {text}", head.red().bold())?,
+            (true, Severity::Warning) => writeln!(w, "{}: {text}", head.yellow().bold())?,
+            (true, Severity::Note) => writeln!(w, "{}: {text}", head.cyan().bold())?,
             (false, _) => writeln!(w, "{head}: {text}")?,
         }
     }
-    writeln!(w, "{label}: {errors} errors, {warnings} warnings")
+    write!(w, "{label}: {errors} errors, {warnings} warnings")?;
+    if notes > 0 {
+        write!(w, ", {notes} notes")?;
+    }
+    match checked {
+        Some(n) => writeln!(w, " ({n} sections checked)"),
+        None => writeln!(w),
+    }
 }
 
 fn non_empty(desc: &Option<String>) -> Option<&str> {

@@ -20,10 +20,15 @@ use super::cli::AnalyzeArgs;
 use super::decode::{Decoder, NullSink, SectionInfo, Summary};
 use super::device::int_type;
 use super::input::Input;
+use crate::check::{Diagnostic, NotCheckableReason, Severity};
+use crate::cli::Format;
 use crate::dump::{Description, Dump, Field};
 use crate::exit;
+use crate::render;
+use crate::render::json::{Check, Mode};
 use serde_json::Value;
 use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
 
 /// vmsd / handler names registered with `vmstate_register` or `register_savevm_live` rather
 /// than as a device class vmsd: never in a `-dump-vmstate` file.
@@ -50,16 +55,21 @@ pub const NOT_IN_DUMPS: [&str; 17] = [
 /// Result of the check.
 #[derive(Debug, Default)]
 pub struct Report {
-    /// Counted problems (each would make the real load fail).
-    pub problems: Vec<String>,
-    /// Sections that cannot be checked against a dump, with the reason.
-    pub not_checkable: Vec<String>,
-    /// Informational findings (not counted).
-    pub notes: Vec<String>,
-    /// Sections whose vmsd the destination dump does not list (not counted, see README).
-    pub absent: Vec<String>,
-    /// Number of sections checked.
+    /// Every finding in stream order: errors (each would make the real load fail), warnings
+    /// and notes (not counted).
+    pub diagnostics: Vec<Diagnostic>,
+    /// Number of sections checked against a vmsd of the dump.
     pub checked: usize,
+}
+
+impl Report {
+    /// Counted findings (error severity): the exit code.
+    pub fn problems(&self) -> usize {
+        self.diagnostics
+            .iter()
+            .filter(|d| d.severity() == Severity::Error)
+            .count()
+    }
 }
 
 /// One field of the stream, after merging array pieces.
@@ -122,8 +132,27 @@ fn is_unused(name: &str) -> bool {
     name == "unused" || name.starts_with("unused[")
 }
 
+/// Where the walk is: the vmsd whose version is on the wire (section or subsection) and the
+/// dotted path of nested structs inside it.
+struct Scope {
+    /// The (sub)section vmsd name: the diagnostics' `description`.
+    description: String,
+    /// Names of the enclosing struct fields, each followed by a dot.
+    prefix: String,
+}
+
+impl Scope {
+    fn field(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+}
+
 struct Checker<'r> {
-    report: &'r mut Report,
+    diags: &'r mut Vec<Diagnostic>,
+    /// Errors pushed so far (to tell whether a nested struct loaded cleanly).
+    errors: usize,
+    /// The stream section label, e.g. `hpet (19)`.
+    section: &'r str,
     /// The dump gives `num` for fixed arrays (QEMU 8.1+), so byte counts can be compared.
     num_known: bool,
     seen: Vec<(usize, String, String, u32)>,
@@ -131,35 +160,65 @@ struct Checker<'r> {
 }
 
 impl Checker<'_> {
-    fn problem(&mut self, msg: String) {
-        self.report.problems.push(msg);
+    fn push(&mut self, diag: Diagnostic) {
+        if diag.severity() == Severity::Error {
+            self.errors += 1;
+        }
+        self.diags.push(diag);
+    }
+
+    fn conditional(&mut self, scope: &Scope, field: &str) {
+        self.push(Diagnostic::ConditionalField {
+            section: self.section.to_owned(),
+            description: scope.description.clone(),
+            field: scope.field(field),
+        });
     }
 
     /// A destination field the stream does not carry; false if that is a counted problem.
+    /// `skipped_fe` remembers the first destination field with a `field_exists` callback
+    /// assumed not read.
     fn missing_dest_field(
         &mut self,
-        at: &str,
+        scope: &Scope,
         f: &Field,
         ename: &str,
         version: i64,
-        skipped_fe: &mut bool,
+        skipped_fe: &mut Option<String>,
     ) -> bool {
         if f.field_exists == Some(true) {
-            *skipped_fe = true;
+            skipped_fe.get_or_insert_with(|| ename.to_owned());
             return true;
         }
         if f.num.is_none() && f.description.is_some() {
             // Arrays with a run-time count send nothing (no vmdesc entry) when empty.
-            self.report.notes.push(format!(
-                "{at}: '{ename}' not in the stream (a variable array with no element?)"
-            ));
+            self.push(Diagnostic::VariableArrayNotSent {
+                section: self.section.to_owned(),
+                description: scope.description.clone(),
+                field: scope.field(ename),
+            });
             return true;
         }
-        self.problem(format!(
-            "{at}: the destination reads field '{ename}' (field version {} <= stream version {version}), which the stream does not carry",
-            f.version_id.unwrap_or(0)
-        ));
+        self.push(Diagnostic::FieldNotSent {
+            section: self.section.to_owned(),
+            description: scope.description.clone(),
+            field: scope.field(ename),
+            field_version: f.version_id.unwrap_or(0),
+            stream_version: version,
+        });
         false
+    }
+
+    /// Stream fields the destination does not read: one diagnostic each.
+    fn not_read(&mut self, scope: &Scope, groups: &[Group], version: i64) {
+        for g in groups {
+            self.push(Diagnostic::FieldNotRead {
+                section: self.section.to_owned(),
+                description: scope.description.clone(),
+                field: scope.field(g.name),
+                stream_version: version,
+            });
+        }
     }
 
     /// Name and version a subsection really had in the stream.
@@ -175,7 +234,14 @@ impl Checker<'_> {
 
     /// Compares what was sent for one vmsd (`sent`: a vmdesc device/struct/subsection) with
     /// the destination's description loaded at `version`.
-    fn vmsd(&mut self, at: &str, sent: &Value, dest: &Description, version: i64, depth: usize) {
+    fn vmsd(
+        &mut self,
+        scope: &Scope,
+        sent: &Value,
+        dest: &Description,
+        version: i64,
+        depth: usize,
+    ) {
         let sent_fields = sent
             .get("fields")
             .and_then(Value::as_array)
@@ -211,7 +277,7 @@ impl Checker<'_> {
         let mut aligned = true;
         // A destination field with a field_exists callback that was assumed absent could in
         // fact be read and absorb bytes: later mismatches are then only "uncertain".
-        let mut skipped_fe = false;
+        let mut skipped_fe: Option<String> = None;
         loop {
             while di < n && !present(di) {
                 di += 1;
@@ -221,7 +287,7 @@ impl Checker<'_> {
                     break;
                 }
                 let f = &dfields[di];
-                if !self.missing_dest_field(at, f, &expected[di], version, &mut skipped_fe) {
+                if !self.missing_dest_field(scope, f, &expected[di], version, &mut skipped_fe) {
                     aligned = false;
                     break;
                 }
@@ -234,7 +300,7 @@ impl Checker<'_> {
             let f = &dfields[di];
             let ename = expected[di].as_str();
             if g.name == ename {
-                if !self.field(at, g, f, ename) {
+                if !self.field(scope, g, f) {
                     aligned = false;
                     break;
                 }
@@ -258,20 +324,40 @@ impl Checker<'_> {
                     .filter(|&k| present(k))
                     .map(|k| bytes_of(&dfields[k]))
                     .sum();
-                let has_fe = (di..b).any(|k| present(k) && dfields[k].field_exists == Some(true));
+                let fe = (di..b).find(|&k| present(k) && dfields[k].field_exists == Some(true));
                 if sent != dest_bytes {
-                    if self.num_known && !has_fe && !skipped_fe {
-                        self.problem(format!(
-                            "{at}: the stream sends {sent} byte(s) for '{}'..., the destination reads {dest_bytes} byte(s) for '{ename}'... at this point",
-                            g.name
-                        ));
+                    let src_fields: Vec<String> =
+                        groups[gi..a].iter().map(|g| scope.field(g.name)).collect();
+                    let dest_fields: Vec<String> = (di..b)
+                        .filter(|&k| present(k))
+                        .map(|k| scope.field(&expected[k]))
+                        .collect();
+                    let (src_bytes, dest_bytes) = (sent as i64, dest_bytes as i64);
+                    if let Some(k) = fe {
+                        self.conditional(scope, &expected[k]);
+                    } else if let Some(name) = &skipped_fe {
+                        self.conditional(scope, name);
+                    } else if !self.num_known {
+                        self.push(Diagnostic::ArrayLengthUnknown {
+                            section: self.section.to_owned(),
+                            description: scope.description.clone(),
+                            src_fields,
+                            dest_fields,
+                            src_bytes,
+                            dest_bytes,
+                        });
+                    } else {
+                        self.push(Diagnostic::LayoutMismatch {
+                            section: self.section.to_owned(),
+                            description: scope.description.clone(),
+                            src_fields,
+                            dest_fields,
+                            src_bytes,
+                            dest_bytes,
+                        });
                         aligned = false;
                         break;
                     }
-                    self.report.notes.push(format!(
-                        "{at}: '{}' ({sent} byte(s) sent) stands where the destination reads '{ename}'...; sizes of arrays are not in this dump, not checked",
-                        g.name
-                    ));
                 }
                 gi = a;
                 di = b;
@@ -284,7 +370,7 @@ impl Checker<'_> {
                     for j in di..k {
                         if present(j)
                             && !self.missing_dest_field(
-                                at,
+                                scope,
                                 &dfields[j],
                                 &expected[j],
                                 version,
@@ -302,22 +388,14 @@ impl Checker<'_> {
                     di = k;
                 }
                 (None, Some(k)) => {
-                    let extra: Vec<String> = groups[gi..k]
-                        .iter()
-                        .map(|g| format!("'{}'", g.name))
-                        .collect();
-                    if skipped_fe || f.field_exists == Some(true) {
-                        self.report.notes.push(format!(
-                            "{at}: the stream sends {} where the destination reads '{ename}'; fields with field_exists callbacks decide whether this loads",
-                            extra.join(", ")
-                        ));
+                    if f.field_exists == Some(true) {
+                        self.conditional(scope, ename);
+                        gi = k;
+                    } else if let Some(name) = skipped_fe.clone() {
+                        self.conditional(scope, &name);
                         gi = k;
                     } else {
-                        self.problem(format!(
-                            "{at}: the stream sends {} before '{ename}', the destination does not read {}",
-                            extra.join(", "),
-                            if extra.len() == 1 { "it" } else { "them" }
-                        ));
+                        self.not_read(scope, &groups[gi..k], version);
                         aligned = false;
                         break;
                     }
@@ -329,39 +407,30 @@ impl Checker<'_> {
                         && size_comparable(g.ty)
                         && f.size.unwrap_or(0).max(0) as u64 != g.elem_size
                     {
-                        skipped_fe = true;
+                        skipped_fe.get_or_insert_with(|| ename.to_owned());
                         di += 1;
                         continue;
                     }
                     // Renamed field: only the layout matters on the wire.
-                    if !self.field(at, g, f, ename) {
+                    if !self.field(scope, g, f) {
                         aligned = false;
                         break;
                     }
-                    self.report.notes.push(format!(
-                        "{at}: field '{}' in the stream is '{ename}' in the destination (same layout)",
-                        g.name
-                    ));
+                    self.push(Diagnostic::FieldRenamed {
+                        section: self.section.to_owned(),
+                        description: scope.description.clone(),
+                        src_fields: vec![scope.field(g.name)],
+                        dest_fields: vec![scope.field(ename)],
+                    });
                     gi += 1;
                     di += 1;
                 }
             }
         }
         if aligned && gi < groups.len() {
-            let rest: Vec<String> = groups[gi..]
-                .iter()
-                .map(|g| format!("'{}'", g.name))
-                .collect();
-            if skipped_fe {
-                self.report.notes.push(format!(
-                    "{at}: the stream sends {} after the last field the destination surely reads; its field_exists callbacks decide whether they are read",
-                    rest.join(", ")
-                ));
-            } else {
-                self.problem(format!(
-                    "{at}: the stream sends {} after the last field the destination reads (for version {version}); they would be left unread",
-                    rest.join(", ")
-                ));
+            match skipped_fe.clone() {
+                Some(name) => self.conditional(scope, &name),
+                None => self.not_read(scope, &groups[gi..], version),
             }
         }
         // Subsections actually sent.
@@ -375,11 +444,12 @@ impl Checker<'_> {
             let vname = s.get("vmsd_name").and_then(Value::as_str).unwrap_or("?");
             let vver = s.get("version").and_then(Value::as_u64).unwrap_or(0);
             let (name, sver) = self.sent_subsection(depth, vname, vver);
-            let sat = format!("{at}: subsection '{name}'");
             if !name.starts_with(parent) || name.len() <= parent.len() {
-                self.problem(format!(
-                    "{sat} does not belong to '{parent}': the destination stops reading subsections there and fails on the rest of the section"
-                ));
+                self.push(Diagnostic::SubsectionForeign {
+                    section: self.section.to_owned(),
+                    description: parent.to_owned(),
+                    subsection: name,
+                });
                 continue;
             }
             let Some(dsub) = dest
@@ -389,49 +459,67 @@ impl Checker<'_> {
                 .iter()
                 .find(|d| d.name.as_deref() == Some(&name))
             else {
-                self.problem(format!(
-                    "{sat} is not known to the destination (the load fails)"
-                ));
+                self.push(Diagnostic::SubsectionMissing {
+                    section: self.section.to_owned(),
+                    description: parent.to_owned(),
+                    subsection: name,
+                });
                 continue;
             };
-            if !self.window(&sat, sver as i64, dsub) {
+            if !self.window(Some(&name), sver as i64, dsub) {
                 continue;
             }
-            self.vmsd(&sat, s, dsub, sver as i64, depth + 1);
+            let sub = Scope {
+                description: name,
+                prefix: String::new(),
+            };
+            self.vmsd(&sub, s, dsub, sver as i64, depth + 1);
         }
     }
 
-    /// Version window of a (sub)section; false (and a problem) if the load would be refused.
-    fn window(&mut self, at: &str, version: i64, dest: &Description) -> bool {
+    /// Version window of the section (`subsection` none) or a subsection; false (and an
+    /// error) if the load would be refused.
+    fn window(&mut self, subsection: Option<&str>, version: i64, dest: &Description) -> bool {
         if let Some(max) = dest.version_id {
             if version > max {
-                self.problem(format!(
-                    "{at}: stream version {version} is newer than the destination's version_id {max}"
-                ));
+                self.push(Diagnostic::VersionTooNew {
+                    section: self.section.to_owned(),
+                    description: subsection.map(str::to_owned),
+                    field: None,
+                    src: version,
+                    dest: max,
+                });
                 return false;
             }
         }
         if let Some(min) = dest.minimum_version_id {
             if version < min {
-                self.problem(format!(
-                    "{at}: stream version {version} is older than the destination's minimum_version_id {min}"
-                ));
+                self.push(Diagnostic::BelowMinimumVersion {
+                    section: self.section.to_owned(),
+                    description: subsection.map(str::to_owned),
+                    field: None,
+                    src: version,
+                    minimum: min,
+                });
                 return false;
             }
         }
         true
     }
 
-    /// Compares one stream field with the destination field read at the same position;
+    /// Compares one stream field with the destination field read at the same position (the
+    /// diagnostics name the stream field);
     /// false if the layouts differ (the rest of the vmsd is then misaligned).
-    fn field(&mut self, at: &str, g: &Group, f: &Field, ename: &str) -> bool {
-        let fat = format!("{at}: field '{}'", g.name);
+    fn field(&mut self, scope: &Scope, g: &Group, f: &Field) -> bool {
         if let Some(num) = f.num {
             if num.max(0) as u64 != g.count {
-                self.problem(format!(
-                    "{fat}: the stream sends {} element(s), the destination reads {num} ('{ename}')",
-                    g.count
-                ));
+                self.push(Diagnostic::ArrayLengthMismatch {
+                    section: self.section.to_owned(),
+                    description: scope.description.clone(),
+                    field: scope.field(g.name),
+                    src: g.count as i64,
+                    dest: num,
+                });
                 return false;
             }
         }
@@ -443,26 +531,34 @@ impl Checker<'_> {
         };
         if let Some(sent) = nested {
             let Some(d) = f.description.as_deref() else {
-                self.problem(format!(
-                    "{fat}: the stream sends a {} but the destination's '{ename}' is a plain field",
-                    g.ty
-                ));
+                self.push(Diagnostic::FieldDescriptionMissing {
+                    section: self.section.to_owned(),
+                    description: scope.description.clone(),
+                    field: scope.field(g.name),
+                });
                 return false;
             };
             // Nested structs are loaded with the destination's own version of their vmsd.
             let v = d.version_id.unwrap_or(0);
-            let before = self.report.problems.len();
-            self.vmsd(&fat, sent, d, v, usize::MAX / 2);
-            return self.report.problems.len() == before;
+            let before = self.errors;
+            let inner = Scope {
+                description: scope.description.clone(),
+                prefix: format!("{}{}.", scope.prefix, g.name),
+            };
+            self.vmsd(&inner, sent, d, v, usize::MAX / 2);
+            return self.errors == before;
         }
         if size_comparable(g.ty) {
             let dsize = f.size.unwrap_or(0);
             // Variable-size buffers have a static size of 0 in the dump.
             if !(g.ty == "buffer" && dsize == 0) && dsize.max(0) as u64 != g.elem_size {
-                self.problem(format!(
-                    "{fat}: the stream sends {} byte(s) per element, the destination reads {dsize} ('{ename}')",
-                    g.elem_size
-                ));
+                self.push(Diagnostic::FieldSizeMismatch {
+                    section: self.section.to_owned(),
+                    description: scope.description.clone(),
+                    field: scope.field(g.name),
+                    src: g.elem_size as i64,
+                    dest: dsize,
+                });
                 return false;
             }
         }
@@ -494,13 +590,17 @@ pub fn check(summary: &Summary, devices: &[Value], dump: &Dump) -> Report {
         }
     }
     match (&summary.configuration, dump.machine()) {
-        (Some(c), Some(m)) if c.machine != m => report.problems.push(format!(
-            "configuration: machine type '{}' in the stream, '{m}' in the destination (the load fails)",
-            c.machine
-        )),
-        (None, _) => report
-            .not_checkable
-            .push("configuration: not sent, machine type unknown".into()),
+        (Some(c), Some(m)) if c.machine != m => {
+            report.diagnostics.push(Diagnostic::StreamMachineMismatch {
+                stream: c.machine.clone(),
+                dest: m.to_owned(),
+            })
+        }
+        (None, _) => report.diagnostics.push(Diagnostic::SectionNotCheckable {
+            section: "configuration".into(),
+            vmsd: None,
+            reason: NotCheckableReason::NoConfiguration,
+        }),
         _ => {}
     }
     for info in &summary.sections {
@@ -517,10 +617,15 @@ fn check_section(
     by_vmsd: &HashMap<&str, &Description>,
 ) {
     let key = format!("{} ({})", info.idstr, info.section_id);
+    let not_checkable = |vmsd: Option<&str>, reason| Diagnostic::SectionNotCheckable {
+        section: key.clone(),
+        vmsd: vmsd.map(str::to_owned),
+        reason,
+    };
     if info.iterable {
         report
-            .not_checkable
-            .push(format!("{key}: iterable handler, not in -dump-vmstate"));
+            .diagnostics
+            .push(not_checkable(None, NotCheckableReason::Iterable));
         return;
     }
     let dev = info.device.and_then(|i| devices.get(i));
@@ -529,8 +634,8 @@ fn check_section(
             Some(v) => v.to_string(),
             None => {
                 report
-                    .not_checkable
-                    .push(format!("{key}: old-style section (no vmsd)"));
+                    .diagnostics
+                    .push(not_checkable(None, NotCheckableReason::NoVmsd));
                 return;
             }
         },
@@ -544,37 +649,45 @@ fn check_section(
     };
     let Some(dest) = by_vmsd.get(vmsd.as_str()) else {
         if NOT_IN_DUMPS.contains(&vmsd.as_str()) {
-            report.not_checkable.push(format!(
-                "{key}: vmsd '{vmsd}' is registered outside device classes"
+            report.diagnostics.push(not_checkable(
+                Some(&vmsd),
+                NotCheckableReason::OutsideDeviceClasses,
             ));
         } else {
             // Not counted: -dump-vmstate lists class vmsds only, and some devices' vmsds are
             // missing from it (QEMU 7.2 has no entry for the PIIX IDE vmsd 'ide' although it
             // loads such sections), so absence does not prove the load fails.
-            report.absent.push(format!(
-                "{key}: vmsd '{vmsd}' is not in the destination dump; if the destination lacks this device the load fails (\"Unknown savevm section\")"
-            ));
+            report.diagnostics.push(Diagnostic::SectionNotInDump {
+                section: key.clone(),
+                vmsd,
+            });
         }
         return;
     };
     report.checked += 1;
     let seen = info.subsections.clone();
     let used = vec![false; seen.len()];
+    let no_vmdesc = not_checkable(Some(&vmsd), NotCheckableReason::NoVmdesc);
     let mut c = Checker {
-        report,
+        diags: &mut report.diagnostics,
+        errors: 0,
+        section: &key,
         num_known,
         seen,
         used,
     };
-    let at = format!("{key} (vmsd '{vmsd}')");
-    if !c.window(&at, info.version as i64, dest) {
+    if !c.window(None, info.version as i64, dest) {
         return;
     }
     match dev {
-        Some(d) => c.vmsd(&at, d, dest, info.version as i64, 0),
-        None => c.report.not_checkable.push(format!(
-            "{key}: fields not checkable without a vmdesc (version checked)"
-        )),
+        Some(d) => {
+            let scope = Scope {
+                description: vmsd,
+                prefix: String::new(),
+            };
+            c.vmsd(&scope, d, dest, info.version as i64, 0)
+        }
+        None => c.push(no_vmdesc),
     }
 }
 
@@ -602,44 +715,141 @@ pub fn run(args: &AnalyzeArgs, dest: &std::path::Path, input: Input) -> u8 {
         .map(|d| d.devices().to_vec())
         .unwrap_or_default();
     let report = check(&dec.summary, &devices, &dump);
-    let text = render(&report, &name.to_string(), &dest.display().to_string());
-    {
-        use std::io::Write;
-        let mut out = std::io::stdout().lock();
-        if out
-            .write_all(text.as_bytes())
-            .and_then(|_| out.flush())
-            .is_err()
-        {
-            eprintln!("vmstate-check analyze: cannot write output");
+    let stdout = std::io::stdout();
+    let color = args.color.enabled(stdout.is_terminal());
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let written = write(
+        &mut out,
+        &report,
+        &name.to_string(),
+        &dest.display().to_string(),
+        args.format,
+        color,
+    )
+    .and_then(|()| out.flush());
+    if let Err(e) = written {
+        // A reader that went away (`| head`) still gets the verdict in the exit code.
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("vmstate-check analyze: cannot write output: {e}");
             return exit::OUTPUT_ERROR;
         }
     }
     if r.is_err() {
         return exit::STREAM_ERROR;
     }
-    exit::count_to_code(report.problems.len())
+    exit::count_to_code(report.problems())
 }
 
-/// Text report.
-pub fn render(report: &Report, stream: &str, dest: &str) -> String {
-    let mut s = format!("Checking {stream} against {dest}\n");
-    for p in &report.problems {
-        s.push_str(&format!("error: {p}\n"));
+/// Renders the report with the shared renderers: `error[rule]: ...` lines and a summary
+/// line `STREAM -> DEST: N errors, M warnings ...`, or the checker's JSON report (precise
+/// mode, one check from the stream to the dump).
+pub fn write(
+    w: &mut dyn Write,
+    report: &Report,
+    stream: &str,
+    dest: &str,
+    format: Format,
+    color: bool,
+) -> std::io::Result<()> {
+    match format {
+        Format::Json => {
+            let check = Check {
+                src: stream.to_owned(),
+                dest: dest.to_owned(),
+                diagnostics: &report.diagnostics,
+            };
+            w.write_all(render::json::report(Mode::Precise, &[check]).as_bytes())
+        }
+        Format::Text => render::text::write_precise_checked(
+            w,
+            &format!("{stream} -> {dest}"),
+            &report.diagnostics,
+            Some(report.checked),
+            color,
+        ),
     }
-    for n in &report.absent {
-        s.push_str(&format!("warning: {n}\n"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn dump(fields: Value) -> Dump {
+        let text = json!({
+            "vmschkmachine": {"Name": "pc"},
+            "dev": {"Name": "dev", "version_id": 2, "minimum_version_id": 1,
+                "Description": {"name": "dev", "version_id": 2, "minimum_version_id": 1,
+                    "Fields": fields}}
+        });
+        crate::dump::parse_dump(std::path::Path::new("d.json"), text.to_string().as_bytes())
+            .unwrap()
     }
-    for n in &report.notes {
-        s.push_str(&format!("note: {n}\n"));
+
+    fn field(name: &str, size: u64) -> Value {
+        json!({"field": name, "version_id": 0, "field_exists": false, "size": size})
     }
-    for n in &report.not_checkable {
-        s.push_str(&format!("not checkable: {n}\n"));
+
+    /// Checks one FULL section `dev` (version 2) sending `fields` against `dest`.
+    fn run(idstr: &str, sent: Value, dest: &Dump) -> Report {
+        let summary = Summary {
+            sections: vec![SectionInfo {
+                offset: 0,
+                iterable: false,
+                section_id: 3,
+                idstr: idstr.into(),
+                instance_id: 0,
+                version: 2,
+                device: Some(0),
+                subsections: Vec::new(),
+            }],
+            ..Summary::default()
+        };
+        let name = idstr.rsplit('/').next().unwrap();
+        let devices = [json!({"name": idstr, "vmsd_name": name, "fields": sent})];
+        check(&summary, &devices, dest)
     }
-    s.push_str(&format!(
-        "{} section(s) checked, {} problem(s)\n",
-        report.checked,
-        report.problems.len()
-    ));
-    s
+
+    fn sent(name: &str, size: u64) -> Value {
+        json!({"name": name, "type": "uint32", "size": size})
+    }
+
+    #[test]
+    fn fields_not_read_are_one_diagnostic_each() {
+        let d = dump(json!([field("a", 4)]));
+        let r = run("dev", json!([sent("a", 4), sent("b", 4), sent("c", 4)]), &d);
+        let rules: Vec<(&str, String)> = r
+            .diagnostics
+            .iter()
+            .map(|d| match d {
+                Diagnostic::FieldNotRead { field, .. } => (d.rule(), field.clone()),
+                _ => (d.rule(), String::new()),
+            })
+            .collect();
+        assert_eq!(
+            rules,
+            [
+                ("section_not_checkable", String::new()),
+                ("field_not_read", "b".into()),
+                ("field_not_read", "c".into())
+            ]
+        );
+        assert_eq!(r.problems(), 2);
+        assert_eq!(r.checked, 1);
+    }
+
+    #[test]
+    fn size_mismatch_and_absent_vmsd() {
+        let d = dump(json!([field("a", 4)]));
+        let r = run("dev", json!([sent("a", 2)]), &d);
+        assert!(r.diagnostics.iter().any(|x| matches!(x,
+            Diagnostic::FieldSizeMismatch { section, description, field, src: 2, dest: 4 }
+                if section == "dev (3)" && description == "dev" && field == "a")));
+        assert_eq!(r.problems(), 1);
+        let r = run("other", json!([sent("a", 4)]), &d);
+        assert!(r.diagnostics.iter().any(|x| matches!(x,
+            Diagnostic::SectionNotInDump { vmsd, .. } if vmsd == "other")));
+        assert_eq!(r.problems(), 0);
+        assert_eq!(r.checked, 0);
+    }
 }

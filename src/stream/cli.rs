@@ -6,6 +6,7 @@ use super::extract::Extractor;
 use super::input::Input;
 use super::json::to_pretty;
 use super::output::StateWriter;
+use crate::cli::{ColorChoice, Format};
 use crate::exit;
 use clap::{Args, ValueEnum};
 use std::io::{IsTerminal, Write};
@@ -41,6 +42,12 @@ pub struct AnalyzeArgs {
     /// number of problems (capped at 255).
     #[arg(long, value_name = "DEST.json", conflicts_with_all = ["extract", "memory"])]
     pub against: Option<PathBuf>,
+    /// With --against: `error[rule]: ...` lines and a summary, or the checker's JSON report.
+    #[arg(long, value_enum, default_value_t = Format::Text, requires = "against")]
+    pub format: Format,
+    /// With --against: when to colour the text (auto = only on a terminal, NO_COLOR unset).
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN", requires = "against")]
+    pub color: ColorChoice,
 }
 
 fn open(args: &AnalyzeArgs) -> Result<Input, u8> {
