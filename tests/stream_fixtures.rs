@@ -273,3 +273,31 @@ fn mapped_ram_from_a_pipe_is_a_clear_error() {
         "{err}"
     );
 }
+
+#[test]
+fn a_reader_that_stops_early_ends_the_output_quietly() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let stream = stream_support::fixture_stream(dir.path(), "qemu-10.0-q35");
+    for args in [vec!["analyze", "-m"], vec!["analyze", "-d", "desc"]] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_vmstate-check"))
+            .args(&args)
+            .arg(&stream)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut head = [0u8; 64];
+        child.stdout.take().unwrap().read_exact(&mut head).unwrap();
+        // stdout is closed here, as `| head -c 64` would
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        assert!(
+            out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(head.starts_with(b"{"));
+    }
+}

@@ -1,7 +1,7 @@
 //! Command-line entry of `vmstate-check analyze`.
 
 use super::decode::{Decoder, NullSink};
-use super::error::StreamError;
+use super::error::{ErrorKind, StreamError};
 use super::extract::Extractor;
 use super::input::Input;
 use super::json::to_pretty;
@@ -85,6 +85,10 @@ fn open(args: &AnalyzeArgs) -> Result<Input, u8> {
 /// Prints an error line and returns its exit code.
 fn report(args: &AnalyzeArgs, e: &StreamError, partial: Option<&str>) -> u8 {
     let name = args.file.display();
+    if matches!(e.kind, ErrorKind::OutputClosed) {
+        // Like other filters, stop quietly when the reader has seen enough (`| head`).
+        return exit::OK;
+    }
     if e.is_output() {
         eprintln!("vmstate-check analyze: {name}: {}", e.kind);
         return exit::OUTPUT_ERROR;
@@ -164,14 +168,15 @@ fn run_desc(args: &AnalyzeArgs, input: Input) -> u8 {
         return exit::STREAM_ERROR;
     };
     let mut out = std::io::stdout().lock();
-    if writeln!(out, "{}", to_pretty(&d.json))
-        .and_then(|_| out.flush())
-        .is_err()
-    {
-        eprintln!("vmstate-check analyze: cannot write output");
-        return exit::OUTPUT_ERROR;
+    match writeln!(out, "{}", to_pretty(&d.json)).and_then(|_| out.flush()) {
+        Ok(()) => exit::OK,
+        // The reader went away (`| head`): stop quietly, as for the state output.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit::OK,
+        Err(e) => {
+            eprintln!("vmstate-check analyze: cannot write output: {e}");
+            exit::OUTPUT_ERROR
+        }
     }
-    exit::OK
 }
 
 /// True when the decoder's input supports random access (then the vmdesc is found directly).

@@ -24,6 +24,9 @@ pub enum ErrorKind {
     /// Writing an output failed.
     #[error("{0}")]
     Output(String),
+    /// The reader of standard output went away (`| head`): not an error of the stream.
+    #[error("output closed by its reader")]
+    OutputClosed,
 }
 
 /// A decoding error with its location in the stream.
@@ -79,7 +82,7 @@ impl StreamError {
 
     /// True when the error comes from writing output rather than from the stream.
     pub fn is_output(&self) -> bool {
-        matches!(self.kind, ErrorKind::Output(_))
+        matches!(self.kind, ErrorKind::Output(_) | ErrorKind::OutputClosed)
     }
 }
 

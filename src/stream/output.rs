@@ -15,6 +15,9 @@ use std::io::Write;
 
 /// Maps a write error to an output error.
 pub fn out_err(e: std::io::Error) -> StreamError {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        return StreamError::new(0, ErrorKind::OutputClosed);
+    }
     StreamError::new(0, ErrorKind::Output(format!("cannot write output: {e}")))
 }
 
