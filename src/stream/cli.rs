@@ -1,6 +1,6 @@
 //! Command-line entry of `vmstate-check analyze`.
 
-use super::decode::{Decoder, NullSink};
+use super::decode::{Decoder, NullSink, Sink};
 use super::error::{ErrorKind, StreamError};
 use super::extract::Extractor;
 use super::input::Input;
@@ -123,6 +123,19 @@ fn progress(input: &Input) -> Option<indicatif::ProgressBar> {
     Some(pb)
 }
 
+/// Decodes the whole stream into `sink` (with a progress bar on a terminal) and prints the
+/// decoder's warnings on stderr.
+fn decode_into(args: &AnalyzeArgs, input: Input, sink: &mut dyn Sink) -> Result<(), StreamError> {
+    let pb = progress(&input);
+    let mut dec = Decoder::new(input, sink);
+    if let Some(pb) = pb {
+        dec.set_progress(pb);
+    }
+    let r = dec.run();
+    warn_all(args, &dec.summary.warnings);
+    r
+}
+
 /// Runs `analyze`; returns the process exit code.
 pub fn run(args: &AnalyzeArgs) -> u8 {
     let input = match open(args) {
@@ -187,17 +200,8 @@ fn dec_seekable(dec: &mut Decoder<'_>) -> bool {
 fn run_state(args: &AnalyzeArgs, input: Input) -> u8 {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
-    let pb = progress(&input);
     let mut writer = StateWriter::new(Some(&mut out), args.memory);
-    let (r, warnings) = {
-        let mut dec = Decoder::new(input, &mut writer);
-        if let Some(pb) = pb {
-            dec.set_progress(pb);
-        }
-        let r = dec.run();
-        (r, std::mem::take(&mut dec.summary.warnings))
-    };
-    warn_all(args, &warnings);
+    let r = decode_into(args, input, &mut writer);
     let fin = writer.finish(true);
     match (r, fin) {
         (Err(e), _) => report(
@@ -257,17 +261,8 @@ fn run_extract(args: &AnalyzeArgs, dir: &std::path::Path, input: Input) -> u8 {
     };
     let first_block = ex.written.len();
     let mut state_out = std::io::BufWriter::new(state_file);
-    let pb = progress(&input);
     let mut writer = StateWriter::new(Some(&mut state_out), false).with_extractor(ex);
-    let (r, warnings) = {
-        let mut dec = Decoder::new(input, &mut writer);
-        if let Some(pb) = pb {
-            dec.set_progress(pb);
-        }
-        let r = dec.run();
-        (r, std::mem::take(&mut dec.summary.warnings))
-    };
-    warn_all(args, &warnings);
+    let r = decode_into(args, input, &mut writer);
     let fin = writer.finish(false);
     if let Some(ex) = writer.take_extractor() {
         for name in ex.written.iter().skip(first_block) {
