@@ -360,8 +360,8 @@ impl<'a> Precise<'a> {
             }
             return;
         }
-        let src_bytes: i64 = s.iter().map(Leaf::bytes).sum();
-        let dest_bytes: i64 = d.iter().map(Leaf::bytes).sum();
+        let src_bytes: i64 = s.iter().map(Leaf::bytes).fold(0, i64::saturating_add);
+        let dest_bytes: i64 = d.iter().map(Leaf::bytes).fold(0, i64::saturating_add);
         let names = |run: &[Leaf]| run.iter().map(|l| l.path.clone()).collect::<Vec<_>>();
         // A side whose dump has no array lengths counts each field once: its true byte count
         // may be larger, so only a shortfall on the other side is certain.

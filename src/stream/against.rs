@@ -72,6 +72,11 @@ impl Report {
     }
 }
 
+/// A count or size from the stream's JSON as i64 (saturating: the JSON may be hostile).
+fn clamp(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
 /// One field of the stream, after merging array pieces.
 struct Group<'a> {
     name: &'a str,
@@ -90,7 +95,7 @@ fn groups(fields: &[Value]) -> Vec<Group<'_>> {
         let ty = f.get("type").and_then(Value::as_str).unwrap_or("unknown");
         if let Some(last) = out.last_mut() {
             if last.name == name {
-                last.count += n;
+                last.count = last.count.saturating_add(n);
                 if last.ty == "nullptr" {
                     last.ty = ty;
                     last.elem_size = size;
@@ -271,8 +276,9 @@ impl Checker<'_> {
             .collect();
         let n = dfields.len();
         let present = |k: usize| exists(&dfields[k], version) != Some(false);
-        let bytes_of =
-            |f: &Field| f.size.unwrap_or(0).max(0) as u64 * f.num.unwrap_or(1).max(1) as u64;
+        let bytes_of = |f: &Field| {
+            (f.size.unwrap_or(0).max(0) as u64).saturating_mul(f.num.unwrap_or(1).max(1) as u64)
+        };
         let (mut gi, mut di) = (0usize, 0usize);
         let mut aligned = true;
         // A destination field with a field_exists callback that was assumed absent could in
@@ -319,11 +325,15 @@ impl Checker<'_> {
                         .map(|b| (a, b))
                 });
                 let (a, b) = sync.unwrap_or((groups.len(), n));
-                let sent: u64 = groups[gi..a].iter().map(|g| g.elem_size * g.count).sum();
+                // Saturating: the sizes come from the stream's JSON and may be hostile.
+                let sent: u64 = groups[gi..a]
+                    .iter()
+                    .map(|g| g.elem_size.saturating_mul(g.count))
+                    .fold(0, u64::saturating_add);
                 let dest_bytes: u64 = (di..b)
                     .filter(|&k| present(k))
                     .map(|k| bytes_of(&dfields[k]))
-                    .sum();
+                    .fold(0, u64::saturating_add);
                 let fe = (di..b).find(|&k| present(k) && dfields[k].field_exists == Some(true));
                 if sent != dest_bytes {
                     let src_fields: Vec<String> =
@@ -332,7 +342,7 @@ impl Checker<'_> {
                         .filter(|&k| present(k))
                         .map(|k| scope.field(&expected[k]))
                         .collect();
-                    let (src_bytes, dest_bytes) = (sent as i64, dest_bytes as i64);
+                    let (src_bytes, dest_bytes) = (clamp(sent), clamp(dest_bytes));
                     if let Some(k) = fe {
                         self.conditional(scope, &expected[k]);
                     } else if let Some(name) = &skipped_fe {
@@ -466,14 +476,14 @@ impl Checker<'_> {
                 });
                 continue;
             };
-            if !self.window(Some(&name), sver as i64, dsub) {
+            if !self.window(Some(&name), clamp(sver), dsub) {
                 continue;
             }
             let sub = Scope {
                 description: name,
                 prefix: String::new(),
             };
-            self.vmsd(&sub, s, dsub, sver as i64, depth + 1);
+            self.vmsd(&sub, s, dsub, clamp(sver), depth + 1);
         }
     }
 
@@ -517,7 +527,7 @@ impl Checker<'_> {
                     section: self.section.to_owned(),
                     description: scope.description.clone(),
                     field: scope.field(g.name),
-                    src: g.count as i64,
+                    src: clamp(g.count),
                     dest: num,
                 });
                 return false;
@@ -556,7 +566,7 @@ impl Checker<'_> {
                     section: self.section.to_owned(),
                     description: scope.description.clone(),
                     field: scope.field(g.name),
-                    src: g.elem_size as i64,
+                    src: clamp(g.elem_size),
                     dest: dsize,
                 });
                 return false;
@@ -676,7 +686,7 @@ fn check_section(
         seen,
         used,
     };
-    if !c.window(None, info.version as i64, dest) {
+    if !c.window(None, clamp(info.version.into()), dest) {
         return;
     }
     match dev {
@@ -685,7 +695,7 @@ fn check_section(
                 description: vmsd,
                 prefix: String::new(),
             };
-            c.vmsd(&scope, d, dest, info.version as i64, 0)
+            c.vmsd(&scope, d, dest, clamp(info.version.into()), 0)
         }
         None => c.push(no_vmdesc),
     }
@@ -851,5 +861,26 @@ mod tests {
             Diagnostic::SectionNotInDump { vmsd, .. } if vmsd == "other")));
         assert_eq!(r.problems(), 0);
         assert_eq!(r.checked, 0);
+    }
+
+    #[test]
+    fn hostile_sizes_around_unused_do_not_overflow() {
+        let d = dump(json!([field("unused", 4), field("z", 4)]));
+        let huge = json!({"name": "x", "type": "buffer", "size": u64::MAX, "array_len": u64::MAX});
+        let r = run("dev", json!([huge.clone(), huge, sent("z", 4)]), &d);
+        // The byte count saturates instead of wrapping or panicking; this dump has no array
+        // lengths, so the shortfall is reported as undecidable.
+        assert!(
+            r.diagnostics.iter().any(|d| matches!(
+                d,
+                Diagnostic::ArrayLengthUnknown {
+                    src_bytes: i64::MAX,
+                    dest_bytes: 4,
+                    ..
+                }
+            )),
+            "{:?}",
+            r.diagnostics
+        );
     }
 }
