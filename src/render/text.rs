@@ -194,7 +194,7 @@ pub fn explain(diag: &Diagnostic) -> String {
             description,
             subsection,
         } => format!(
-            "{}: SRC can send subsection \"{subsection}\", which DEST does not know: loading fails whenever SRC's needed() test says yes",
+            "{}: subsection \"{subsection}\" is unknown to DEST: loading fails whenever SRC sends it (a dump cannot tell how often its needed() test says yes; a stream that carries it fails)",
             in_vmsd(section, description)
         ),
         Diagnostic::DestFieldsExhausted {

@@ -576,21 +576,10 @@ impl Checker<'_> {
     }
 }
 
-fn has_num(d: &Description) -> bool {
-    d.fields
-        .as_deref()
-        .unwrap_or(&[])
-        .iter()
-        .any(|f| f.num.is_some() || f.description.as_deref().is_some_and(has_num))
-}
-
 /// Checks a decoded stream against `dump`.
 pub fn check(summary: &Summary, devices: &[Value], dump: &Dump) -> Report {
     let mut report = Report::default();
-    let num_known = dump
-        .sections
-        .iter()
-        .any(|s| s.description.as_ref().is_some_and(has_num));
+    let num_known = dump.records_array_lengths();
     let mut by_vmsd: HashMap<&str, &Description> = HashMap::new();
     for s in &dump.sections {
         if let Some(d) = &s.description {
