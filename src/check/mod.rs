@@ -1,5 +1,8 @@
-//! Comparing two dumps: the comparator walks SRC against DEST and emits [`Diagnostic`]s.
+//! Comparing: two dumps (upstream's checks in [`compare_faithful`], QEMU's loading rules in
+//! [`compare_precise`]) or a decoded stream against a dump ([`against`]); every comparator
+//! emits [`Diagnostic`]s.
 
+pub mod against;
 mod diagnostic;
 mod faithful;
 mod precise;

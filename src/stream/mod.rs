@@ -3,8 +3,8 @@
 //!
 //! Layers: [`input`] (positioned buffered reads) → [`decode`] (records, RAM) and [`device`]
 //! (vmdesc-driven VMState payloads) → [`output`] / [`extract`] (what the user sees);
-//! [`vmdesc`] finds the description JSON; [`against`] checks a stream against a
-//! destination `-dump-vmstate` file.
+//! [`vmdesc`] finds the description JSON; [`against`] runs `--against` (the comparator itself
+//! is [`crate::check::against`]).
 
 pub mod against;
 pub mod cli;
