@@ -10,22 +10,38 @@ use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess,
 use super::{Description, Dump, Field, JsonPath, Section};
 use crate::error::InputError;
 
-/// Reads and parses the dump at `file`.
+/// Reads and parses the dump at `file`, streaming it through a small buffer so that the
+/// file's bytes are never all in memory next to the tree built from them.
 pub fn load_dump(file: &Path) -> Result<Dump, InputError> {
-    let bytes = std::fs::read(file).map_err(|source| InputError::Read {
+    let read_error = |source| InputError::Read {
         file: file.to_path_buf(),
         source,
-    })?;
-    parse_dump(file, &bytes)
+    };
+    let handle = std::fs::File::open(file).map_err(read_error)?;
+    let reader = std::io::BufReader::with_capacity(64 * 1024, handle);
+    parse(file, serde_json::Deserializer::from_reader(reader)).map_err(|err| {
+        if err.is_io() {
+            // A read failure (a directory, an I/O error) is not a JSON problem.
+            read_error(std::io::Error::from(err))
+        } else {
+            InputError::syntax(file, &err)
+        }
+    })
 }
 
 /// Parses dump text; `file` only names the source in errors.
 pub fn parse_dump(file: &Path, bytes: &[u8]) -> Result<Dump, InputError> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
+    parse(file, serde_json::Deserializer::from_slice(bytes))
+        .map_err(|err| InputError::syntax(file, &err))
+}
+
+fn parse<'de, R: serde_json::de::Read<'de>>(
+    file: &Path,
+    mut de: serde_json::Deserializer<R>,
+) -> Result<Dump, serde_json::Error> {
     let sections = DumpSeed
         .deserialize(&mut de)
-        .and_then(|sections| de.end().map(|()| sections))
-        .map_err(|err| InputError::syntax(file, &err))?;
+        .and_then(|sections| de.end().map(|()| sections))?;
     Ok(Dump::from_sections(file.to_path_buf(), sections))
 }
 
