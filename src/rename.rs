@@ -17,10 +17,9 @@ pub const BUILTIN_RENAMES: &str = include_str!("../data/renames.json");
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RenameFile {
-    /// Free text, ignored.
-    #[serde(default)]
-    #[allow(dead_code)]
-    about: Option<String>,
+    /// Free text for the reader of the file; accepted and ignored.
+    #[serde(default, rename = "about")]
+    _about: Option<serde::de::IgnoredAny>,
     /// Pairs of top-level names, matched in either direction.
     #[serde(default)]
     sections: Vec<(String, String)>,
