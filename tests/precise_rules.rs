@@ -251,3 +251,37 @@ fn both_directions_and_matrix_read_each_dump_once_and_sum_the_counts() {
     assert_eq!(v["problems"], 50);
     assert_eq!(matrix.status.code(), Some(50));
 }
+
+#[test]
+fn precise_json_counts_errors_only() {
+    let out = common::run([
+        "--precise",
+        "--format",
+        "json",
+        "-s",
+        common::fixture("dumps/qemu-10.0-pc-q35-7.2.json")
+            .to_str()
+            .unwrap(),
+        "-d",
+        common::fixture("dumps/qemu-7.2-pc-q35-7.2.json")
+            .to_str()
+            .unwrap(),
+    ]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["mode"], "precise");
+    let diags = v["checks"][0]["diagnostics"].as_array().unwrap();
+    let errors = diags.iter().filter(|d| d["severity"] == "error").count();
+    assert!(errors > 0);
+    assert!(diags
+        .iter()
+        .all(|d| d["counted"] == (d["severity"] == "error")));
+    assert_eq!(v["problems"], errors);
+    assert_eq!(out.status.code(), Some(errors.min(255) as i32));
+    // findings carry typed fields, not only a message
+    let esp = diags
+        .iter()
+        .find(|d| d["kind"] == "field_not_read" && d["section"] == "am53c974")
+        .expect("esp.drq_state is sent by 10.0 and not read by 7.2");
+    assert_eq!(esp["field"], "esp.drq_state");
+    assert_eq!(esp["description"], "pciespscsi");
+}
