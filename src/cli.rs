@@ -76,6 +76,10 @@ pub struct CheckOpts {
     /// Use the precise analysis (QEMU's loading rules) instead of upstream's checks.
     #[arg(long)]
     pub precise: bool,
+    /// With --precise: count warnings too (renames, field_exists-dependent layouts, unknown
+    /// array lengths), for projects that promise identical layouts, not just loadable ones.
+    #[arg(long, requires = "precise")]
+    pub strict: bool,
     /// Extra rename table(s) merged into the built-in one (same format as data/renames.json).
     #[arg(long = "renames", value_name = "FILE")]
     pub renames: Vec<PathBuf>,
@@ -199,10 +203,10 @@ fn check(opts: &CheckOpts, files: &[PathBuf], pairs: &[(usize, usize)]) -> Resul
             .extend_from_file(file)
             .map_err(|e| input_error(&e))?;
     }
-    let mode = if opts.precise {
-        Mode::Precise
-    } else {
-        Mode::Faithful
+    let mode = match (opts.precise, opts.strict) {
+        (true, true) => Mode::Strict,
+        (true, false) => Mode::Precise,
+        _ => Mode::Faithful,
     };
     let dumps = files
         .iter()
@@ -216,7 +220,9 @@ fn check(opts: &CheckOpts, files: &[PathBuf], pairs: &[(usize, usize)]) -> Resul
         let mut diags = Vec::new();
         let outcome = match mode {
             Mode::Faithful => compare_faithful(&dumps[s], &dumps[d], &renames, &mut diags),
-            Mode::Precise => compare_precise(&dumps[s], &dumps[d], &renames, &mut diags),
+            Mode::Precise | Mode::Strict => {
+                compare_precise(&dumps[s], &dumps[d], &renames, &mut diags)
+            }
         };
         results.push(diags);
         if let Err(err) = outcome {
@@ -274,7 +280,9 @@ fn write_checks(
                 writeln!(w, "== {label}")?;
                 render::text::write_text(w, check.diagnostics, color)?;
             }
-            Mode::Precise => render::text::write_precise(w, &label, check.diagnostics, color)?,
+            Mode::Precise | Mode::Strict => {
+                render::text::write_precise(w, &label, check.diagnostics, color)?
+            }
         }
     }
     Ok(())

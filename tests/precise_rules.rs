@@ -285,3 +285,45 @@ fn precise_json_counts_errors_only() {
     assert_eq!(esp["field"], "esp.drq_state");
     assert_eq!(esp["description"], "pciespscsi");
 }
+
+#[test]
+fn strict_counts_warnings_too() {
+    let args = |strict: bool| {
+        let mut a = vec!["--precise".to_owned()];
+        if strict {
+            a.push("--strict".into());
+        }
+        for (flag, f) in [
+            ("-s", "dumps/qemu-7.2-pc-q35-7.2.json"),
+            ("-d", "dumps/qemu-10.0-pc-q35-7.2.json"),
+        ] {
+            a.push(flag.into());
+            a.push(common::fixture(f).to_string_lossy().into_owned());
+        }
+        a.push("--format".into());
+        a.push("json".into());
+        a
+    };
+    let precise: Value = serde_json::from_slice(&common::run(args(false)).stdout).unwrap();
+    let strict_out = common::run(args(true));
+    let strict: Value = serde_json::from_slice(&strict_out.stdout).unwrap();
+    assert_eq!(strict["mode"], "strict");
+    let diags = strict["checks"][0]["diagnostics"].as_array().unwrap();
+    let warnings = diags.iter().filter(|d| d["severity"] == "warning").count();
+    assert!(warnings > 0);
+    assert_eq!(
+        strict["problems"].as_u64().unwrap(),
+        precise["problems"].as_u64().unwrap() + warnings as u64
+    );
+    assert_eq!(
+        strict_out.status.code().unwrap() as u64,
+        strict["problems"].as_u64().unwrap()
+    );
+    // --strict without --precise is a usage error
+    assert_eq!(
+        common::run(["--strict", "-s", "a", "-d", "b"])
+            .status
+            .code(),
+        Some(2)
+    );
+}

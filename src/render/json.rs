@@ -15,6 +15,9 @@ pub enum Mode {
     Faithful,
     /// The loading-rule analysis; errors count; `message` explains the break.
     Precise,
+    /// The loading-rule analysis under the strict promise: warnings (renames, layouts that
+    /// depend on `field_exists`, unknown array lengths ...) count as well.
+    Strict,
 }
 
 impl Mode {
@@ -23,6 +26,7 @@ impl Mode {
         match self {
             Mode::Faithful => diag.counted_upstream(),
             Mode::Precise => diag.severity() == Severity::Error,
+            Mode::Strict => matches!(diag.severity(), Severity::Error | Severity::Warning),
         }
     }
 }
@@ -82,7 +86,7 @@ pub fn report(mode: Mode, checks: &[Check]) -> String {
                             upstream_text(diagnostic, &mut line);
                             line.trim_end().to_owned()
                         }
-                        Mode::Precise => explain(diagnostic),
+                        Mode::Precise | Mode::Strict => explain(diagnostic),
                     },
                     diagnostic,
                 })
