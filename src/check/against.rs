@@ -108,15 +108,6 @@ fn groups(fields: &[Value]) -> Vec<Group<'_>> {
     out
 }
 
-/// Whether the destination reads a field for this version: a `field_exists` callback decides
-/// alone (unknown here: `None`), otherwise `version_id <= version`.
-fn exists(f: &Field, version: i64) -> Option<bool> {
-    if f.field_exists == Some(true) {
-        return None;
-    }
-    Some(f.version_id.unwrap_or(0) <= version)
-}
-
 /// Types whose measured size must equal the static size of the destination's field.
 fn size_comparable(ty: &str) -> bool {
     int_type(ty).is_some()
@@ -268,7 +259,7 @@ impl Checker<'_> {
             })
             .collect();
         let n = dfields.len();
-        let present = |k: usize| exists(&dfields[k], version) != Some(false);
+        let present = |k: usize| dfields[k].present_at(version) != Some(false);
         let bytes_of = |f: &Field| {
             (f.size.unwrap_or(0).max(0) as u64).saturating_mul(f.num.unwrap_or(1).max(1) as u64)
         };

@@ -96,11 +96,11 @@ struct Leaf<'a> {
 
 impl Leaf<'_> {
     fn is_unused(&self) -> bool {
-        self.name == "unused"
+        self.field.is_unused()
     }
 
     fn conditional(&self) -> bool {
-        self.field.field_exists == Some(true)
+        self.field.present_at(self.stream_version).is_none()
     }
 
     /// Bytes on the wire: element size × count (count 1 when the dump does not say).
@@ -237,13 +237,13 @@ impl<'a> Precise<'a> {
                     path: desc.field_path(index),
                     key: "field",
                 })?;
-            let field_version = self.need(
+            self.need(
                 &field.version_id,
                 dump,
                 || desc.field_path(index),
                 "version_id",
             )?;
-            if field.field_exists != Some(true) && field_version > version {
+            if field.present_at(version) == Some(false) {
                 continue;
             }
             let path = format!("{prefix}{name}");

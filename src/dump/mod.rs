@@ -147,3 +147,20 @@ pub struct Field {
     /// Whether the object had a `minimum_version_id` key (never in real dumps).
     pub minimum_version_id: Option<i64>,
 }
+
+impl Field {
+    /// Whether QEMU sends (and reads) this field in a vmsd loaded at `version`: a
+    /// `field_exists` callback alone decides (unknowable from a dump: `None`), otherwise the
+    /// field is present iff its `version_id` ≤ `version` (vmstate.c `vmstate_field_exists`).
+    pub fn present_at(&self, version: i64) -> Option<bool> {
+        if self.field_exists == Some(true) {
+            return None;
+        }
+        Some(self.version_id.unwrap_or(0) <= version)
+    }
+
+    /// Whether this is a VMSTATE_UNUSED placeholder (bytes kept on the wire, value dropped).
+    pub fn is_unused(&self) -> bool {
+        self.field.as_deref() == Some("unused")
+    }
+}
