@@ -327,3 +327,30 @@ fn strict_counts_warnings_too() {
         Some(2)
     );
 }
+
+#[test]
+fn subsections_of_nested_structs_are_checked_too() {
+    let nested = |subs: Value| {
+        json!({"name": "inner", "version_id": 1, "minimum_version_id": 1,
+               "Fields": [f("p", 4, 0)], "Subsections": subs})
+    };
+    let with = |subs: Value| {
+        dump(
+            1,
+            1,
+            vec![
+                json!({"field": "s", "version_id": 0, "field_exists": false, "size": 4,
+                        "Description": nested(subs)}),
+            ],
+        )
+    };
+    let sub = json!([{"name": "inner/extra", "version_id": 1, "minimum_version_id": 1,
+                      "Fields": [f("x", 4, 0)]}]);
+    let diags = precise(&with(sub.clone()), &with(json!([])));
+    assert_eq!(rules(&diags), ["subsection_missing"]);
+    assert!(
+        matches!(&diags[0], Diagnostic::SubsectionMissing { description, subsection, .. }
+        if description == "inner" && subsection == "inner/extra")
+    );
+    assert!(precise(&with(json!([])), &with(sub)).is_empty());
+}

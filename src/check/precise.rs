@@ -81,6 +81,15 @@ struct Precise<'a> {
     dest_lengths_known: bool,
 }
 
+/// One side's vmsd after gating and struct inlining.
+#[derive(Default)]
+struct Flat<'a> {
+    /// The fields on the wire, in order.
+    leaves: Vec<Leaf<'a>>,
+    /// The inlined structs, by dotted path (their subsections are checked separately).
+    structs: Vec<(String, &'a Description)>,
+}
+
 /// One field as it appears on the wire after gating and struct inlining.
 struct Leaf<'a> {
     field: &'a Field,
@@ -180,12 +189,23 @@ impl<'a> Precise<'a> {
             });
             return Ok(());
         };
-        let mut s_leaves = Vec::new();
-        let mut d_leaves = Vec::new();
-        self.flatten(self.src, sd, sfields, &sname, stream, "", &mut s_leaves)?;
-        self.flatten(self.dest, dd, dfields, &dname, stream, "", &mut d_leaves)?;
-        self.layout(section, &sname, &s_leaves, &d_leaves);
-        self.subsections(section, sd, dd)
+        let mut s_flat = Flat::default();
+        let mut d_flat = Flat::default();
+        // Borrow the names from the trees (not the local copies): the leaves live as long.
+        let (s_vmsd, d_vmsd) = (sd.name.as_deref(), dd.name.as_deref());
+        let (s_vmsd, d_vmsd) = (s_vmsd.unwrap_or_default(), d_vmsd.unwrap_or_default());
+        self.flatten(self.src, sd, sfields, s_vmsd, stream, "", &mut s_flat)?;
+        self.flatten(self.dest, dd, dfields, d_vmsd, stream, "", &mut d_flat)?;
+        self.layout(section, &sname, &s_flat.leaves, &d_flat.leaves);
+        self.subsections(section, sd, dd)?;
+        // Subsections of nested structs follow the struct's fields on the wire; pair the
+        // structs by their dotted path (a renamed struct is already judged by the layout).
+        for (path, s_nested) in &s_flat.structs {
+            if let Some((_, d_nested)) = d_flat.structs.iter().find(|(p, _)| p == path) {
+                self.subsections(section, s_nested, d_nested)?;
+            }
+        }
+        Ok(())
     }
 
     fn subsections(
@@ -226,7 +246,7 @@ impl<'a> Precise<'a> {
         vmsd: &'a str,
         version: i64,
         prefix: &str,
-        out: &mut Vec<Leaf<'a>>,
+        out: &mut Flat<'a>,
     ) -> Result<(), InputError> {
         for (index, field) in fields.iter().enumerate() {
             let name = field
@@ -252,6 +272,7 @@ impl<'a> Precise<'a> {
                     let nested_fields = nested.fields.as_deref().unwrap_or_default();
                     let nested_name = nested.name.as_deref().unwrap_or(vmsd);
                     let nested_version = nested.version_id.unwrap_or(version);
+                    out.structs.push((path.clone(), nested));
                     self.flatten(
                         dump,
                         nested,
@@ -264,7 +285,7 @@ impl<'a> Precise<'a> {
                 }
                 None => {
                     self.need(&field.size, dump, || desc.field_path(index), "size")?;
-                    out.push(Leaf {
+                    out.leaves.push(Leaf {
                         field,
                         name,
                         vmsd,
