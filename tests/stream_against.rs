@@ -362,3 +362,27 @@ fn bad_dump_is_an_input_error() {
     let o = analyze(["--against", bad.to_str().unwrap(), f.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(254));
 }
+
+#[test]
+fn strict_counts_warnings_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = fixture_stream(dir.path(), "qemu-7.2-q35-e1000e-esp");
+    let dump = root().join("tests/fixtures/dumps/qemu-10.0-pc-q35-7.2.json");
+    let o = analyze([
+        "--against",
+        dump.to_str().unwrap(),
+        "--strict",
+        "--format",
+        "json",
+        f.to_str().unwrap(),
+    ]);
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["mode"], "strict");
+    let counted = diagnostics(&v)
+        .iter()
+        .filter(|d| d["severity"] == "error" || d["severity"] == "warning")
+        .count();
+    assert!(counted > errors(&v).len(), "some warnings must count");
+    assert_eq!(v["problems"], counted);
+    assert_eq!(o.status.code(), Some(counted as i32));
+}

@@ -36,6 +36,11 @@ pub fn run(args: &AnalyzeArgs, dest: &std::path::Path, input: Input) -> u8 {
         .map(|d| d.devices().to_vec())
         .unwrap_or_default();
     let report = check(&dec.summary, &devices, &dump);
+    let mode = if args.strict {
+        Mode::Strict
+    } else {
+        Mode::Precise
+    };
     let stdout = std::io::stdout();
     let color = args.color.enabled(stdout.is_terminal());
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -45,6 +50,7 @@ pub fn run(args: &AnalyzeArgs, dest: &std::path::Path, input: Input) -> u8 {
         &name.to_string(),
         &dest.display().to_string(),
         args.format,
+        mode,
         color,
     )
     .and_then(|()| out.flush());
@@ -58,18 +64,19 @@ pub fn run(args: &AnalyzeArgs, dest: &std::path::Path, input: Input) -> u8 {
     if r.is_err() {
         return exit::STREAM_ERROR;
     }
-    exit::count_to_code(report.problems())
+    exit::count_to_code(report.diagnostics.iter().filter(|d| mode.counts(d)).count())
 }
 
 /// Renders the report with the shared renderers: `error[rule]: ...` lines and a summary
-/// line `STREAM -> DEST: N errors, M warnings ...`, or the checker's JSON report (precise
-/// mode, one check from the stream to the dump).
+/// line `STREAM -> DEST: N errors, M warnings ...`, or the checker's JSON report (`mode`:
+/// precise or strict, one check from the stream to the dump).
 pub fn write(
     w: &mut dyn Write,
     report: &Report,
     stream: &str,
     dest: &str,
     format: Format,
+    mode: Mode,
     color: bool,
 ) -> std::io::Result<()> {
     match format {
@@ -79,7 +86,7 @@ pub fn write(
                 dest: dest.to_owned(),
                 diagnostics: &report.diagnostics,
             };
-            w.write_all(render::json::report(Mode::Precise, &[check]).as_bytes())
+            w.write_all(render::json::report(mode, &[check]).as_bytes())
         }
         Format::Text => render::text::write_precise_checked(
             w,

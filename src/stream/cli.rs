@@ -45,6 +45,9 @@ pub struct AnalyzeArgs {
     /// With --against: `error[rule]: ...` lines and a summary, or the checker's JSON report.
     #[arg(long, value_enum, default_value_t = Format::Text, requires = "against")]
     pub format: Format,
+    /// With --against: count warnings too (the stricter promise, as `--precise --strict`).
+    #[arg(long, requires = "against")]
+    pub strict: bool,
     /// With --against: when to colour the text (auto = only on a terminal, NO_COLOR unset).
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN", requires = "against")]
     pub color: ColorChoice,
