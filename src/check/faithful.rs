@@ -119,14 +119,7 @@ impl<'a> Walk<'a> {
         }
     }
 
-    fn missing(&self, side: Side, path: String, key: &'static str) -> InputError {
-        InputError::MissingKey {
-            file: self.dump(side).file.clone(),
-            path,
-            key,
-        }
-    }
-
+    /// A key the comparison needs, from the dump of `side`.
     fn need<T: Clone>(
         &self,
         value: &Option<T>,
@@ -134,7 +127,7 @@ impl<'a> Walk<'a> {
         path: impl FnOnce() -> String,
         key: &'static str,
     ) -> Result<T, InputError> {
-        value.clone().ok_or_else(|| self.missing(side, path(), key))
+        self.dump(side).required(value, path, key).cloned()
     }
 
     fn section(&mut self, s: &'a Section) -> Result<(), InputError> {

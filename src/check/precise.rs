@@ -122,20 +122,6 @@ impl Leaf<'_> {
 }
 
 impl<'a> Precise<'a> {
-    fn need<T: Clone>(
-        &self,
-        value: &Option<T>,
-        dump: &Dump,
-        path: impl FnOnce() -> String,
-        key: &'static str,
-    ) -> Result<T, InputError> {
-        value.clone().ok_or_else(|| InputError::MissingKey {
-            file: dump.file.clone(),
-            path: path(),
-            key,
-        })
-    }
-
     /// Compares one vmsd pair loaded as a section (`top`) or a subsection.
     fn vmsd(
         &mut self,
@@ -144,8 +130,14 @@ impl<'a> Precise<'a> {
         dd: &'a Description,
         top: bool,
     ) -> Result<(), InputError> {
-        let sname = self.need(&sd.name, self.src, || sd.path.clone(), "name")?;
-        let dname = self.need(&dd.name, self.dest, || dd.path.clone(), "name")?;
+        let sname = self
+            .src
+            .required(&sd.name, || sd.path.clone(), "name")?
+            .clone();
+        let dname = self
+            .dest
+            .required(&dd.name, || dd.path.clone(), "name")?
+            .clone();
         if top && !self.renames.names_match(section, &sname, &dname) {
             self.out.push(Diagnostic::DescriptionNameMismatch {
                 section: section.to_owned(),
@@ -154,8 +146,12 @@ impl<'a> Precise<'a> {
             });
             return Ok(());
         }
-        let stream = self.need(&sd.version_id, self.src, || sd.path.clone(), "version_id")?;
-        let dest_max = self.need(&dd.version_id, self.dest, || dd.path.clone(), "version_id")?;
+        let stream = *self
+            .src
+            .required(&sd.version_id, || sd.path.clone(), "version_id")?;
+        let dest_max = *self
+            .dest
+            .required(&dd.version_id, || dd.path.clone(), "version_id")?;
         let scope = if top { None } else { Some(sname.clone()) };
         if stream > dest_max {
             self.out.push(Diagnostic::VersionTooNew {
@@ -219,7 +215,10 @@ impl<'a> Precise<'a> {
         };
         let dest_subs = dd.subsections.as_deref().unwrap_or_default();
         for ss in src_subs {
-            let name = self.need(&ss.name, self.src, || ss.path.clone(), "name")?;
+            let name = self
+                .src
+                .required(&ss.name, || ss.path.clone(), "name")?
+                .clone();
             match dest_subs
                 .iter()
                 .find(|ds| ds.name.as_deref() == Some(name.as_str()))
@@ -249,20 +248,8 @@ impl<'a> Precise<'a> {
         out: &mut Flat<'a>,
     ) -> Result<(), InputError> {
         for (index, field) in fields.iter().enumerate() {
-            let name = field
-                .field
-                .as_deref()
-                .ok_or_else(|| InputError::MissingKey {
-                    file: dump.file.clone(),
-                    path: desc.field_path(index),
-                    key: "field",
-                })?;
-            self.need(
-                &field.version_id,
-                dump,
-                || desc.field_path(index),
-                "version_id",
-            )?;
+            let name = dump.required(&field.field, || desc.field_path(index), "field")?;
+            dump.required(&field.version_id, || desc.field_path(index), "version_id")?;
             if field.present_at(version) == Some(false) {
                 continue;
             }
@@ -284,7 +271,7 @@ impl<'a> Precise<'a> {
                     )?;
                 }
                 None => {
-                    self.need(&field.size, dump, || desc.field_path(index), "size")?;
+                    dump.required(&field.size, || desc.field_path(index), "size")?;
                     out.leaves.push(Leaf {
                         field,
                         name,

@@ -13,6 +13,8 @@ pub use load::{load_dump, parse_dump};
 pub use path::JsonPath;
 
 use std::collections::HashMap;
+
+use crate::error::InputError;
 use std::path::PathBuf;
 
 /// The top-level key that holds the machine type instead of a device class.
@@ -73,6 +75,22 @@ impl Dump {
             .iter()
             .filter_map(|s| s.description.as_ref())
             .any(in_desc)
+    }
+
+    /// `value`, a key the comparison needs; absent, it is an [`InputError::MissingKey`]
+    /// naming this dump's file, the object's JSON path and the key (upstream would stop with
+    /// a KeyError traceback there).
+    pub fn required<'v, T>(
+        &self,
+        value: &'v Option<T>,
+        path: impl FnOnce() -> String,
+        key: &'static str,
+    ) -> Result<&'v T, InputError> {
+        value.as_ref().ok_or_else(|| InputError::MissingKey {
+            file: self.file.clone(),
+            path: path(),
+            key,
+        })
     }
 
     /// The machine type named by the `vmschkmachine` entry, if present.
