@@ -16,7 +16,7 @@
 //! Sections registered outside device classes (ram, timer, cpu ...) are absent from every
 //! dump: they are listed as not checkable and not counted.
 
-use super::{Diagnostic, NotCheckableReason, Severity};
+use super::{ByteRun, Diagnostic, NotCheckableReason, Severity};
 use crate::dump::{Description, Dump, Field};
 use crate::stream::decode::{SectionInfo, Summary};
 use crate::stream::device::int_type;
@@ -331,26 +331,24 @@ impl Checker<'_> {
                         self.conditional(scope, &expected[k]);
                     } else if let Some(name) = &skipped_fe {
                         self.conditional(scope, name);
-                    } else if !self.num_known {
-                        self.push(Diagnostic::ArrayLengthUnknown {
-                            section: self.section.to_owned(),
-                            description: scope.description.clone(),
-                            src_fields,
-                            dest_fields,
-                            src_bytes,
-                            dest_bytes,
-                        });
                     } else {
-                        self.push(Diagnostic::LayoutMismatch {
+                        let run = ByteRun {
                             section: self.section.to_owned(),
                             description: scope.description.clone(),
                             src_fields,
                             dest_fields,
                             src_bytes,
                             dest_bytes,
-                        });
-                        aligned = false;
-                        break;
+                        };
+                        let finding = run.unequal(self.num_known, self.num_known);
+                        let broken = matches!(finding, Some(Diagnostic::LayoutMismatch { .. }));
+                        if let Some(finding) = finding {
+                            self.push(finding);
+                        }
+                        if broken {
+                            aligned = false;
+                            break;
+                        }
                     }
                 }
                 gi = a;

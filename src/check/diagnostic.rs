@@ -310,6 +310,65 @@ pub enum Diagnostic {
     },
 }
 
+/// A run of fields between two aligned ones: what SRC sends there and what DEST reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ByteRun {
+    /// The section key (or stream section label).
+    pub section: String,
+    /// The vmsd holding the fields.
+    pub description: String,
+    /// SRC fields of the run.
+    pub src_fields: Vec<String>,
+    /// DEST fields of the run.
+    pub dest_fields: Vec<String>,
+    /// Bytes SRC sends for the run.
+    pub src_bytes: i64,
+    /// Bytes DEST reads for the run.
+    pub dest_bytes: i64,
+}
+
+impl ByteRun {
+    /// The finding for a run whose byte counts differ (None when they agree), judged the same
+    /// way by every comparator. A side whose lengths are not known (a dump from QEMU before
+    /// 8.1 has no `num`) counts each field once, so its true count may be larger: only a
+    /// shortfall on the other side is certain ([`Diagnostic::LayoutMismatch`]); otherwise the
+    /// run is undecidable ([`Diagnostic::ArrayLengthUnknown`]).
+    pub fn unequal(self, src_lengths_known: bool, dest_lengths_known: bool) -> Option<Diagnostic> {
+        let ByteRun {
+            section,
+            description,
+            src_fields,
+            dest_fields,
+            src_bytes,
+            dest_bytes,
+        } = self;
+        if src_bytes == dest_bytes {
+            return None;
+        }
+        let undecidable = (src_bytes < dest_bytes && !src_lengths_known)
+            || (dest_bytes < src_bytes && !dest_lengths_known);
+        Some(if undecidable {
+            Diagnostic::ArrayLengthUnknown {
+                section,
+                description,
+                src_fields,
+                dest_fields,
+                src_bytes,
+                dest_bytes,
+            }
+        } else {
+            Diagnostic::LayoutMismatch {
+                section,
+                description,
+                src_fields,
+                dest_fields,
+                src_bytes,
+                dest_bytes,
+            }
+        })
+    }
+}
+
 impl Diagnostic {
     /// How bad the finding is.
     pub fn severity(&self) -> Severity {

@@ -7,6 +7,6 @@ mod diagnostic;
 mod faithful;
 mod precise;
 
-pub use diagnostic::{Diagnostic, NotCheckableReason, Severity};
+pub use diagnostic::{ByteRun, Diagnostic, NotCheckableReason, Severity};
 pub use faithful::compare_faithful;
 pub use precise::compare_precise;

@@ -19,7 +19,7 @@ use crate::dump::{Description, Dump, Field, MACHINE_SECTION};
 use crate::error::InputError;
 use crate::rename::RenameTable;
 
-use super::Diagnostic;
+use super::{ByteRun, Diagnostic};
 
 /// Compares `src` against `dest` with the loading rules above, appending findings to `out`.
 pub fn compare_precise(
@@ -371,28 +371,16 @@ impl<'a> Precise<'a> {
         let src_bytes: i64 = s.iter().map(Leaf::bytes).fold(0, i64::saturating_add);
         let dest_bytes: i64 = d.iter().map(Leaf::bytes).fold(0, i64::saturating_add);
         let names = |run: &[Leaf]| run.iter().map(|l| l.path.clone()).collect::<Vec<_>>();
-        // A side whose dump has no array lengths counts each field once: its true byte count
-        // may be larger, so only a shortfall on the other side is certain.
-        let undecidable = (src_bytes < dest_bytes && !self.src_lengths_known)
-            || (dest_bytes < src_bytes && !self.dest_lengths_known);
-        if src_bytes != dest_bytes && undecidable {
-            self.out.push(Diagnostic::ArrayLengthUnknown {
-                section: section.to_owned(),
-                description: description.to_owned(),
-                src_fields: names(s),
-                dest_fields: names(d),
-                src_bytes,
-                dest_bytes,
-            });
-        } else if src_bytes != dest_bytes {
-            self.out.push(Diagnostic::LayoutMismatch {
-                section: section.to_owned(),
-                description: description.to_owned(),
-                src_fields: names(s),
-                dest_fields: names(d),
-                src_bytes,
-                dest_bytes,
-            });
+        let run = ByteRun {
+            section: section.to_owned(),
+            description: description.to_owned(),
+            src_fields: names(s),
+            dest_fields: names(d),
+            src_bytes,
+            dest_bytes,
+        };
+        if let Some(finding) = run.unequal(self.src_lengths_known, self.dest_lengths_known) {
+            self.out.push(finding);
         } else if !s.iter().chain(d).any(Leaf::is_unused) {
             self.out.push(Diagnostic::FieldRenamed {
                 section: section.to_owned(),
