@@ -340,7 +340,9 @@ impl Checker<'_> {
                             src_bytes,
                             dest_bytes,
                         };
-                        let finding = run.unequal(self.num_known, self.num_known);
+                        // The stream side is exact (measured sizes, real element counts); only the dump may
+                        // lack array lengths.
+                        let finding = run.unequal(true, self.num_known);
                         let broken = matches!(finding, Some(Diagnostic::LayoutMismatch { .. }));
                         if let Some(finding) = finding {
                             self.push(finding);
@@ -767,6 +769,26 @@ mod tests {
                 d,
                 Diagnostic::ArrayLengthUnknown {
                     src_bytes: i64::MAX,
+                    dest_bytes: 4,
+                    ..
+                }
+            )),
+            "{:?}",
+            r.diagnostics
+        );
+    }
+
+    #[test]
+    fn a_dump_without_array_lengths_cannot_excuse_reading_more_than_was_sent() {
+        // The dump counts each field once, so its 4-byte `unused` is at least 4 bytes: more
+        // than the 2 bytes sent, whatever the array lengths.
+        let d = dump(json!([field("unused", 4), field("z", 4)]));
+        let r = run("dev", json!([sent("x", 2), sent("z", 4)]), &d);
+        assert!(
+            r.diagnostics.iter().any(|d| matches!(
+                d,
+                Diagnostic::LayoutMismatch {
+                    src_bytes: 2,
                     dest_bytes: 4,
                     ..
                 }
