@@ -162,7 +162,7 @@ pub struct Field {
     pub size: Option<i64>,
     /// `Description`: the nested vmsd of a struct field (boxed: most fields have none).
     pub description: Option<Box<Description>>,
-    /// Whether the object had a `minimum_version_id` key (never in real dumps).
+    /// `minimum_version_id` of the field (never present in real dumps; upstream checks it if it is).
     pub minimum_version_id: Option<i64>,
 }
 
