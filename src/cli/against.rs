@@ -1,9 +1,9 @@
 //! `analyze --against DEST.json`: decodes the stream, runs the comparator
 //! ([`crate::check::against`]) and renders its diagnostics with the shared renderers.
 
-use super::cli::AnalyzeArgs;
-use super::decode::{Decoder, NullSink};
-use super::input::Input;
+use super::analyze::AnalyzeArgs;
+use crate::stream::decode::{Decoder, NullSink};
+use crate::stream::input::Input;
 use crate::check::against::{check, Report};
 use crate::cli::Format;
 use crate::exit;

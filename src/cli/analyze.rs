@@ -1,12 +1,13 @@
-//! Command-line entry of `vmstate-check analyze`.
+//! Glue of `vmstate-check analyze`: arguments, opening the input, running the decoder
+//! ([`crate::stream`]) and rendering its output, warnings and errors.
 
-use super::decode::{Decoder, NullSink, Sink};
-use super::error::{ErrorKind, StreamError};
-use super::extract::Extractor;
-use super::input::Input;
-use super::json::to_pretty;
-use super::output::StateWriter;
 use crate::cli::{ColorChoice, Format};
+use crate::stream::decode::{Decoder, NullSink, Sink};
+use crate::stream::error::{ErrorKind, StreamError};
+use crate::stream::extract::Extractor;
+use crate::stream::input::Input;
+use crate::stream::json::to_pretty;
+use crate::stream::output::StateWriter;
 use crate::exit;
 use clap::{Args, ValueEnum};
 use std::io::{IsTerminal, Write};
@@ -246,7 +247,7 @@ fn run_extract(args: &AnalyzeArgs, dir: &std::path::Path, input: Input) -> u8 {
             .create(std::path::Path::new("desc.json"))
             .and_then(|mut f| {
                 f.write_all(to_pretty(d).as_bytes())
-                    .map_err(super::output::out_err)
+                    .map_err(crate::stream::output::out_err)
             });
         if let Err(e) = r {
             return report(args, &e, None);

@@ -1,4 +1,8 @@
-//! The command line: argument definitions and the dispatch that `main.rs` calls.
+//! The command line: argument definitions and the dispatch that `main.rs` calls. All CLI
+//! code lives under `src/cli/`, one file of glue per subcommand ([`analyze`], [`against`]).
+
+pub mod against;
+pub mod analyze;
 
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
@@ -95,7 +99,7 @@ pub struct CheckOpts {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Decode a migration stream (successor of QEMU's scripts/analyze-migration.py).
-    Analyze(crate::stream::cli::AnalyzeArgs),
+    Analyze(analyze::AnalyzeArgs),
     /// Check every ordered pair of several dumps (e.g. one per QEMU release) in one run.
     Matrix {
         /// Two or more -dump-vmstate files; each is read once.
@@ -159,7 +163,7 @@ pub fn main() -> ExitCode {
 /// Runs a parsed command line and returns the exit code.
 pub fn run(cli: &Cli) -> u8 {
     let result = match &cli.command {
-        Some(Command::Analyze(args)) => return crate::stream::cli::run(args),
+        Some(Command::Analyze(args)) => return analyze::run(args),
         Some(Command::Matrix { dumps, opts }) => {
             let pairs: Vec<(usize, usize)> = (0..dumps.len())
                 .flat_map(|i| {
