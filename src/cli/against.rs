@@ -2,13 +2,13 @@
 //! ([`crate::check::against`]) and renders its diagnostics with the shared renderers.
 
 use super::analyze::AnalyzeArgs;
-use crate::stream::decode::{Decoder, NullSink};
-use crate::stream::input::Input;
 use crate::check::against::{check, Report};
 use crate::cli::Format;
 use crate::exit;
 use crate::render;
 use crate::render::json::{Check, Mode};
+use crate::stream::decode::{Decoder, NullSink};
+use crate::stream::input::Input;
 use serde_json::Value;
 use std::io::{IsTerminal, Write};
 

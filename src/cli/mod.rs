@@ -1,8 +1,12 @@
 //! The command line: argument definitions and the dispatch that `main.rs` calls. All CLI
-//! code lives under `src/cli/`, one file of glue per subcommand ([`analyze`], [`against`]).
+//! code lives under `src/cli/`, one file of glue per subcommand ([`analyze`], [`against`],
+//! [`dump`], [`compare_qemu`], [`probe`]).
 
 pub mod against;
 pub mod analyze;
+pub mod compare_qemu;
+pub mod dump;
+pub mod probe;
 
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
@@ -100,6 +104,12 @@ pub struct CheckOpts {
 pub enum Command {
     /// Decode a migration stream (successor of QEMU's scripts/analyze-migration.py).
     Analyze(analyze::AnalyzeArgs),
+    /// Dump machine types of a QEMU binary (`-dump-vmstate`) into a folder.
+    Dump(dump::DumpArgs),
+    /// Compare two QEMU binaries: every versioned machine type both list, both directions.
+    CompareQemu(compare_qemu::CompareQemuArgs),
+    /// Migrate a guest from one QEMU into another for real and compare with the prediction.
+    Probe(probe::ProbeArgs),
     /// Check every ordered pair of several dumps (e.g. one per QEMU release) in one run.
     Matrix {
         /// Two or more -dump-vmstate files; each is read once.
@@ -164,6 +174,9 @@ pub fn main() -> ExitCode {
 pub fn run(cli: &Cli) -> u8 {
     let result = match &cli.command {
         Some(Command::Analyze(args)) => return analyze::run(args),
+        Some(Command::Dump(args)) => return dump::run(args),
+        Some(Command::CompareQemu(args)) => return compare_qemu::run(args),
+        Some(Command::Probe(args)) => return probe::run(args),
         Some(Command::Matrix { dumps, opts }) => {
             let pairs: Vec<(usize, usize)> = (0..dumps.len())
                 .flat_map(|i| {
