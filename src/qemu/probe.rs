@@ -437,6 +437,13 @@ fn load(
                 String::new(),
             );
         }
+        if Instant::now() >= deadline {
+            return Err(QemuError::Timeout {
+                command: format!("{who}: migrate-incoming"),
+                after: timeout,
+            });
+        }
+        std::thread::sleep(Duration::from_millis(50));
         let migrate = match qmp.execute("query-migrate", None, step) {
             Ok(v) => v,
             Err(QmpError::Closed) => continue,
@@ -458,13 +465,6 @@ fn load(
             Some("inmigrate") | None => {}
             Some(s) => break (true, Some(s.to_owned()), String::new()),
         }
-        if Instant::now() >= deadline {
-            return Err(QemuError::Timeout {
-                command: format!("{who}: migrate-incoming"),
-                after: timeout,
-            });
-        }
-        std::thread::sleep(Duration::from_millis(50));
     };
     let _ = qmp.execute("quit", None, step);
     drop(qmp);

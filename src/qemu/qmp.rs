@@ -84,6 +84,7 @@ struct ErrorBody {
 }
 
 /// A QMP connection in command mode.
+#[derive(Debug)]
 pub struct Qmp {
     reader: BufReader<UnixStream>,
     writer: UnixStream,
@@ -163,7 +164,15 @@ impl Qmp {
         })
         .map_err(|e| QmpError::Protocol(e.to_string()))?;
         line.push(b'\n');
-        self.writer.write_all(&line)?;
+        if let Err(e) = self.writer.write_all(&line) {
+            // QEMU exited (after a failed load, or on `quit`) and closed its end.
+            return Err(match e.kind() {
+                std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset => {
+                    QmpError::Closed
+                }
+                _ => e.into(),
+            });
+        }
         let deadline = Instant::now() + timeout;
         loop {
             let msg = self.read_message(deadline, command)?;
@@ -315,7 +324,8 @@ mod tests {
         let t = std::thread::spawn(move || {
             let (mut s, _) = listener.accept().unwrap();
             std::thread::sleep(Duration::from_millis(700));
-            s.write_all(b"not json\n").unwrap();
+            // The client has given up by now; its end may be closed.
+            let _ = s.write_all(b"not json\n");
             std::thread::sleep(Duration::from_millis(300));
         });
         let start = Instant::now();
