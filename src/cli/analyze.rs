@@ -65,9 +65,11 @@ const SNIFF_LEN: usize = 4096;
 /// (a `-dump-vmstate` file, a zstd file ...) get one line saying what they are.
 fn open(args: &AnalyzeArgs) -> Result<Input, u8> {
     let name = args.file.display();
+    // Content that is not a migration stream (JSON, a foreign container) exits like any
+    // other stream that cannot be decoded (253), with a line that says what it is instead.
     let fail = |what: &dyn std::fmt::Display| {
         eprintln!("vmstate-check analyze: {name}: {what}");
-        exit::INPUT_ERROR
+        exit::STREAM_ERROR
     };
     let file = if args.file.as_os_str() == "-" {
         // Read fd 0 directly (no second buffer); a redirected regular file stays seekable.
@@ -100,7 +102,10 @@ fn open(args: &AnalyzeArgs) -> Result<Input, u8> {
                 Ok(0) => break,
                 Ok(n) => got += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(fail(&format!("cannot read: {e}"))),
+                Err(e) => {
+                    eprintln!("vmstate-check analyze: cannot read {name}: {e}");
+                    return Err(exit::INPUT_ERROR);
+                }
             }
         }
         head.truncate(got);
