@@ -71,10 +71,20 @@ pub fn binary() -> Command {
 /// Runs `cmd` (stdin from `stdin`, or empty), killing it after `timeout`; returns its output,
 /// peak memory and wall time. Panics if the timeout is reached.
 pub fn measure(cmd: &mut Command, stdin: Option<Vec<u8>>, timeout: Duration) -> Measured {
+    measure_to(cmd, Stdio::piped(), stdin, timeout)
+}
+
+/// [`measure`] with stdout sent to `stdout` (e.g. `/dev/full`) instead of captured.
+pub fn measure_to(
+    cmd: &mut Command,
+    stdout: Stdio,
+    stdin: Option<Vec<u8>>,
+    timeout: Duration,
+) -> Measured {
     // 8 GiB of address space: far above any bound a test asserts, far below the machine.
     const ADDRESS_SPACE_CAP: libc::rlim_t = 8 << 30;
     cmd.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
+        .stdout(stdout)
         .stderr(Stdio::piped());
     // SAFETY: setrlimit is async-signal-safe and touches no memory of the parent.
     unsafe {
@@ -99,11 +109,13 @@ pub fn measure(cmd: &mut Command, stdin: Option<Vec<u8>>, timeout: Duration) -> 
             let _ = input.write_all(&bytes);
         }
     });
-    let mut out = child.stdout.take().expect("stdout piped");
+    let out = child.stdout.take();
     let mut err = child.stderr.take().expect("stderr piped");
     let out_reader = std::thread::spawn(move || {
         let mut v = Vec::new();
-        let _ = out.read_to_end(&mut v);
+        if let Some(mut out) = out {
+            let _ = out.read_to_end(&mut v);
+        }
         v
     });
     let err_reader = std::thread::spawn(move || {
