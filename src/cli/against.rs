@@ -14,7 +14,8 @@ use std::io::{IsTerminal, Write};
 
 /// Runs `analyze --against`; returns the exit code.
 pub fn run(args: &AnalyzeArgs, dest: &std::path::Path, input: Input) -> u8 {
-    let dump = match crate::dump::load_dump(dest) {
+    let loaded = crate::dump::load_dump(dest).and_then(|d| d.validate_for_layout().map(|()| d));
+    let dump = match loaded {
         Ok(d) => d,
         Err(e) => {
             eprintln!("vmstate-check analyze: {e}");

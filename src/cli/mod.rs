@@ -50,7 +50,7 @@ Example:
 #[derive(Debug, Parser)]
 #[command(
     name = "vmstate-check",
-    version,
+    version = env!("VMSTATE_CHECK_VERSION"),
     about = "Check QEMU -dump-vmstate files and migration streams for migration breaks",
     long_about = LONG_ABOUT,
     after_help = AFTER_HELP,
@@ -158,13 +158,28 @@ impl ColorChoice {
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(err) => {
+        Err(err) if err.use_stderr() => {
             let _ = err.print();
-            return ExitCode::from(if err.use_stderr() {
-                exit::USAGE
+            return ExitCode::from(exit::USAGE);
+        }
+        Err(err) => {
+            // --help / --version: the text is the output, so failing to write it (a full
+            // disk, a closed stdout) is an output error, not success.
+            let mut out = io::stdout().lock();
+            let styled = err.render();
+            let text = if out.is_terminal() {
+                styled.ansi().to_string()
             } else {
-                exit::OK
-            });
+                styled.to_string()
+            };
+            return match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+                Ok(()) => ExitCode::from(exit::OK),
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::from(exit::OK),
+                Err(e) => {
+                    eprintln!("vmstate-check: error: cannot write output: {e}");
+                    ExitCode::from(exit::OUTPUT_ERROR)
+                }
+            };
         }
     };
     ExitCode::from(run(&cli))
@@ -230,6 +245,12 @@ fn check(opts: &CheckOpts, files: &[PathBuf], pairs: &[(usize, usize)]) -> Resul
         .map(|file| load_dump(file))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| input_error(&e))?;
+    if mode != Mode::Faithful {
+        // The default mode keeps upstream's behaviour; the layout modes refuse a vacuous pass.
+        for dump in &dumps {
+            dump.validate_for_layout().map_err(|e| input_error(&e))?;
+        }
+    }
 
     let mut results: Vec<Vec<Diagnostic>> = Vec::with_capacity(pairs.len());
     let mut failure = None;

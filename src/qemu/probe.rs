@@ -342,7 +342,9 @@ fn save(
 fn predict(stream: &Path, dest_dump: &Path) -> Result<Prediction, ProbeError> {
     use crate::stream::decode::{Decoder, NullSink};
     use crate::stream::input::Input;
-    let dump = crate::dump::load_dump(dest_dump)?;
+    // As `analyze --against` (src/cli/against.rs): a dump the layout model cannot use is an input error.
+    let dump =
+        crate::dump::load_dump(dest_dump).and_then(|d| d.validate_for_layout().map(|()| d))?;
     let stream_err = |message: String| ProbeError::Stream {
         file: stream.display().to_string(),
         message,
