@@ -1,0 +1,278 @@
+//! `dump`, `compare-qemu` and `probe` with the real QEMU 7.2.22 and 10.0.2 of
+//! tests/qemu/install-qemu.sh. Runs only with VMSTATE_CHECK_REAL_QEMU=1 (`.ci/run` installs
+//! QEMU and sets it); otherwise each test says so and passes.
+//!
+//! The expected results are the recorded ground truth of tests/fixtures: the dumps are
+//! byte-identical to `fixtures/dumps/`, compare-qemu's findings are upstream's
+//! (`fixtures/expected/checker/`), and each probe's real load ends as in
+//! `fixtures/streams/loads.tsv` (including the real failure of `am53c974` from 7.2 into 10.0).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn enabled(test: &str) -> bool {
+    if std::env::var("VMSTATE_CHECK_REAL_QEMU").as_deref() == Ok("1") {
+        return true;
+    }
+    eprintln!("{test}: skipped (set VMSTATE_CHECK_REAL_QEMU=1 with QEMU installed by tests/qemu/install-qemu.sh)");
+    false
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn q72_root() -> String {
+    std::env::var("Q72_ROOT").unwrap_or_else(|_| "/opt/qemu72".to_owned())
+}
+
+/// `--PREFIX-qemu`-style arguments for QEMU 7.2 (binary, `-L`, `QEMU_MODULE_DIR`).
+fn q72(bin_flag: &str, prefix: &str) -> Vec<String> {
+    let r = q72_root();
+    let mut v = Vec::new();
+    if !bin_flag.is_empty() {
+        v.push(bin_flag.to_owned());
+    }
+    v.extend([
+        format!("{r}/usr/bin/qemu-system-x86_64"),
+        format!("--{prefix}-arg"),
+        "-L".to_owned(),
+        format!("--{prefix}-arg"),
+        format!("{r}/usr/share/qemu"),
+        format!("--{prefix}-env"),
+        format!("QEMU_MODULE_DIR={r}/usr/lib/x86_64-linux-gnu/qemu"),
+    ]);
+    v
+}
+
+const Q10: &str = "qemu-system-x86_64";
+
+struct Run {
+    rc: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(args: &[String], cache: &Path) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_vmstate-check"))
+        .args(args)
+        .env("XDG_CACHE_HOME", cache)
+        .output()
+        .unwrap();
+    Run {
+        rc: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn s(v: &[&str]) -> Vec<String> {
+    v.iter().map(|x| x.to_string()).collect()
+}
+
+#[test]
+fn dump_both_versions_gives_the_fixture_dumps() {
+    if !enabled("dump_both_versions_gives_the_fixture_dumps") {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    for (version, mut args) in [
+        ("7.2", {
+            let mut a = s(&["dump"]);
+            a.extend(q72("--qemu", "qemu"));
+            a
+        }),
+        ("10.0", s(&["dump", "--qemu", Q10])),
+    ] {
+        let out = t.path().join(version);
+        args.extend(s(&[
+            "-M",
+            "pc-q35-7.2",
+            "-M",
+            "pc-i440fx-7.2",
+            "-o",
+            out.to_str().unwrap(),
+        ]));
+        let r = run(&args, &t.path().join("cache"));
+        assert_eq!(r.rc, 0, "{}", r.stderr);
+        assert!(
+            r.stderr.is_empty(),
+            "no module may fail to load: {}",
+            r.stderr
+        );
+        for m in ["pc-q35-7.2", "pc-i440fx-7.2"] {
+            let made = fs::read(out.join(format!("{m}.json"))).unwrap();
+            let fixture =
+                fs::read(root().join(format!("tests/fixtures/dumps/qemu-{version}-{m}.json")))
+                    .unwrap();
+            assert!(
+                made == fixture,
+                "{version} {m}: the dump differs from the fixture"
+            );
+        }
+        let manifest: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+        let want = if version == "7.2" { "7.2.22" } else { "10.0.2" };
+        assert_eq!(manifest["qemu"]["version"], want);
+    }
+}
+
+#[test]
+fn compare_qemu_on_the_7_2_machines_gives_upstreams_findings() {
+    if !enabled("compare_qemu_on_the_7_2_machines_gives_upstreams_findings") {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let r72 = q72_root();
+    let mut args = s(&["compare-qemu"]);
+    args.push(format!("{r72}/usr/bin/qemu-system-x86_64"));
+    args.push(Q10.to_owned());
+    args.extend(s(&["--old-arg", "-L", "--old-arg"]));
+    args.push(format!("{r72}/usr/share/qemu"));
+    args.push("--old-env".to_owned());
+    args.push(format!(
+        "QEMU_MODULE_DIR={r72}/usr/lib/x86_64-linux-gnu/qemu"
+    ));
+    args.extend(s(&[
+        "-M",
+        "pc-q35-7.2",
+        "-M",
+        "pc-i440fx-7.2",
+        "--color",
+        "never",
+    ]));
+    let r = run(&args, &t.path().join("cache"));
+    // One content for both machines: upstream's 12 (7.2 -> 10.0) + 38 (10.0 -> 7.2), once.
+    assert_eq!(r.rc, 50, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains("\npc-q35-7.2     12 problems     38 problems     [1]\n"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("\npc-i440fx-7.2  12 problems     38 problems     [1]\n"),
+        "{}",
+        r.stdout
+    );
+    let expected = |name: &str| {
+        fs::read_to_string(root().join(format!("tests/fixtures/expected/checker/{name}.stdout")))
+            .unwrap()
+    };
+    let forward = section(&r.stdout, "== [1] OLD -> NEW: pc-q35-7.2, pc-i440fx-7.2\n");
+    let backward = section(&r.stdout, "== [1] NEW -> OLD: pc-q35-7.2, pc-i440fx-7.2\n");
+    assert_eq!(forward, expected("pc-q35-7.2-7.2-to-10.0"));
+    assert_eq!(backward, expected("pc-q35-7.2-10.0-to-7.2"));
+}
+
+/// The text after `header` up to the next blank line (or the end), newline-terminated lines.
+fn section(text: &str, header: &str) -> String {
+    let start = text
+        .find(header)
+        .unwrap_or_else(|| panic!("no {header:?} in {text}"))
+        + header.len();
+    let rest = &text[start..];
+    let end = rest.find("\n\n").map_or(rest.len(), |e| e + 1);
+    rest[..end].to_owned()
+}
+
+/// One probe; returns the JSON report.
+fn probe(forward: bool, machine: &str, devices: &[&str], cache: &Path) -> (i32, serde_json::Value) {
+    let mut args = s(&["probe", "-M", machine, "--format", "json"]);
+    if forward {
+        args.extend(q72("--src-qemu", "src"));
+        args.extend(s(&["--dest-qemu", Q10]));
+    } else {
+        args.extend(s(&["--src-qemu", Q10]));
+        args.extend(q72("--dest-qemu", "dest"));
+    }
+    args.push("--".to_owned());
+    args.extend(s(devices));
+    let r = run(&args, cache);
+    assert!(
+        r.rc == 0 || r.rc == 1,
+        "probe failed: {}\n{}",
+        r.stdout,
+        r.stderr
+    );
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["agree"], r.rc == 0);
+    (r.rc, v)
+}
+
+const I440FX_DEVICES: &[&str] = &[
+    "-netdev",
+    "user,id=n0",
+    "-netdev",
+    "user,id=n1",
+    "-device",
+    "e1000,netdev=n0,romfile=",
+    "-device",
+    "virtio-net-pci,netdev=n1,romfile=",
+    "-device",
+    "usb-ehci,id=ehci",
+    "-device",
+    "usb-tablet,bus=ehci.0",
+    "-device",
+    "ich9-ahci",
+];
+const ESP_DEVICES: &[&str] = &[
+    "-netdev",
+    "user,id=n0",
+    "-device",
+    "e1000e,netdev=n0,romfile=",
+    "-device",
+    "am53c974",
+];
+
+#[test]
+fn probe_reproduces_the_recorded_real_loads_in_both_directions() {
+    if !enabled("probe_reproduces_the_recorded_real_loads_in_both_directions") {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let cache = t.path().join("cache");
+    // (machine, devices, 7.2 -> 10.0 real outcome, 10.0 -> 7.2 real outcome, message of a failure)
+    let cases: [(&str, &[&str], &str, &str, &str); 3] = [
+        ("pc-q35-7.2", &[], "loads", "loads", ""),
+        (
+            "pc-q35-7.2",
+            ESP_DEVICES,
+            "fails",
+            "loads",
+            "Missing section footer for 0000:00:02.0/pciespscsi",
+        ),
+        (
+            "pc-i440fx-7.2",
+            I440FX_DEVICES,
+            "loads",
+            "fails",
+            "Unknown savevm section or instance 'slirp' 1",
+        ),
+    ];
+    for (machine, devices, fwd, back, message) in cases {
+        for (forward, want) in [(true, fwd), (false, back)] {
+            let (_, v) = probe(forward, machine, devices, &cache);
+            let label = format!(
+                "{machine} {devices:?} {}",
+                if forward {
+                    "7.2 -> 10.0"
+                } else {
+                    "10.0 -> 7.2"
+                }
+            );
+            assert_eq!(v["real"]["outcome"], want, "{label}: {v:#}");
+            if want == "fails" {
+                let said = v["real"]["message"].as_str().unwrap();
+                assert!(said.contains(message), "{label}: {said}");
+            }
+            // The checker agrees with every real load here except the slirp instance that
+            // 10.0 numbers 1 (state outside any class vmsd: no dump shows it).
+            if !message.contains("slirp") || forward {
+                assert_eq!(v["agree"], true, "{label}: {v:#}");
+            }
+        }
+    }
+}
