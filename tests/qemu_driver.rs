@@ -675,3 +675,59 @@ fn probe_reports_a_source_that_will_not_start() {
     assert_eq!(r.rc, 251, "{}", r.stderr);
     assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
 }
+
+#[test]
+fn sigterm_ends_the_qemu_processes_and_removes_the_temporary_folder() {
+    let t = setup();
+    let s = stream(t.path(), "qemu-10.0-q35");
+    let pidfile = t.path().join("pids");
+    let mut args = probe_args(
+        &s,
+        "qemu-10.0-pc-q35-7.2.json",
+        "ok",
+        &pidfile,
+        &["--timeout", "120"],
+        &[],
+    );
+    args.insert(1, "--src-env".into());
+    args.insert(2, "FAKE_QEMU_HANG=migrate".into());
+    let mut child = Command::new(bin())
+        .args(&args)
+        .env("XDG_CACHE_HOME", t.path().join("cache"))
+        .env("TMPDIR", t.path().join("tmp"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the source QEMU listens on its QMP socket inside the probe's folder.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let started = loop {
+        let found = fs::read_dir(t.path().join("tmp"))
+            .unwrap()
+            .filter_map(Result::ok)
+            .any(|e| e.path().join("src.qmp").exists());
+        if found || std::time::Instant::now() > deadline {
+            break found;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(started, "the probe never started its source QEMU");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(250), "{stderr}");
+    assert_eq!(
+        stderr,
+        "vmstate-check probe: error: interrupted; QEMU processes ended\n"
+    );
+    assert_all_ended(&pidfile);
+    assert!(
+        fs::read_dir(t.path().join("tmp")).unwrap().next().is_none(),
+        "the temporary folder is left"
+    );
+}

@@ -31,7 +31,7 @@ pub fn default_root() -> Option<PathBuf> {
 
 /// FNV-1a, 64 bit: a stable name for a cache folder (not a security boundary: the folder
 /// also records what it was made from).
-fn fnv1a(parts: &[&[u8]]) -> u64 {
+pub(crate) fn fnv1a(parts: &[&[u8]]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for part in parts {
         for &b in part.iter().chain(&[0xff]) {

@@ -143,7 +143,7 @@ pub fn compare(
     let new_dumps = dump_all(new, machines, jobs, timeout)?;
     let mut rows = Vec::new();
     let mut groups: Vec<Group> = Vec::new();
-    let mut by_content: HashMap<(u64, u64), usize> = HashMap::new();
+    let mut by_content: HashMap<(String, String), usize> = HashMap::new();
     let mut module_errors = Vec::new();
     for (i, machine) in machines.iter().enumerate() {
         for (side, r) in [("old", &old_dumps[i]), ("new", &new_dumps[i])] {
@@ -156,8 +156,8 @@ pub fn compare(
                 }
             }
         }
-        let (old_path, new_path) = match (&old_dumps[i], &new_dumps[i]) {
-            (Ok((o, _)), Ok((n, _))) => (o.clone(), n.clone()),
+        let (old_path, new_path, key) = match (&old_dumps[i], &new_dumps[i]) {
+            (Ok((o, om)), Ok((n, nm))) => (o.clone(), n.clone(), (digest(o, om)?, digest(n, nm)?)),
             (Err(e), _) => {
                 rows.push(failed_row(machine, "OLD", e));
                 continue;
@@ -167,7 +167,6 @@ pub fn compare(
                 continue;
             }
         };
-        let key = (content_digest(&old_path)?, content_digest(&new_path)?);
         let g = match by_content.get(&key) {
             Some(&g) => {
                 groups[g].machines.push(machine.clone());
@@ -276,22 +275,13 @@ fn dump_all(
     Ok(out)
 }
 
-/// A digest of a dump's content without its `vmschkmachine` entry.
-fn content_digest(path: &std::path::Path) -> Result<u64, CompareError> {
-    let bytes = std::fs::read(path).map_err(|source| InputError::Read {
-        file: path.to_path_buf(),
-        source,
-    })?;
-    let mut value: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|e| InputError::syntax(path, &e))?;
-    if let Some(map) = value.as_object_mut() {
-        map.shift_remove(crate::dump::MACHINE_SECTION);
+/// The content digest of a dump: from its meta data, or computed (a cache folder written by an
+/// older vmstate-check has none).
+fn digest(path: &std::path::Path, meta: &MachineDump) -> Result<String, CompareError> {
+    if !meta.content.is_empty() {
+        return Ok(meta.content.clone());
     }
-    let text = serde_json::to_vec(&value).unwrap_or_default();
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    text.hash(&mut h);
-    Ok(h.finish())
+    Ok(super::dump::content_digest(path)?)
 }
 
 /// Why a comparison stopped.

@@ -57,6 +57,27 @@ pub struct MachineDump {
     /// QEMU's stderr lines about modules it could not load (their devices are missing).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub module_errors: Vec<String>,
+    /// Digest of the dump without its `vmschkmachine` entry (16 hex digits): equal digests,
+    /// equal device descriptions ([`content_digest`]).
+    #[serde(default)]
+    pub content: String,
+}
+
+/// A digest of a dump's JSON without its `vmschkmachine` entry, so that machine types whose
+/// device classes are the same get the same digest (FNV-1a of the compact re-serialisation).
+pub fn content_digest(path: &Path) -> Result<String, crate::error::InputError> {
+    use crate::error::InputError;
+    let bytes = std::fs::read(path).map_err(|source| InputError::Read {
+        file: path.to_path_buf(),
+        source,
+    })?;
+    let mut value: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| InputError::syntax(path, &e))?;
+    if let Some(map) = value.as_object_mut() {
+        map.shift_remove(crate::dump::MACHINE_SECTION);
+    }
+    let text = serde_json::to_vec(&value).unwrap_or_default();
+    Ok(format!("{:016x}", super::cache::fnv1a(&[&text])))
 }
 
 /// The file name of `machine`'s dump.
@@ -106,12 +127,17 @@ pub fn dump_machine(
             .iter()
             .filter(|s| s.key != crate::dump::MACHINE_SECTION)
             .count();
+        let content = content_digest(&partial).map_err(|e| QemuError::Output {
+            command: command_line(qemu, &args),
+            detail: e.to_string(),
+        })?;
         install(&partial, &target, force)?;
         Ok(MachineDump {
             machine: machine.to_owned(),
             file,
             classes,
             module_errors: module_errors(&stderr),
+            content,
         })
     })();
     let _ = std::fs::remove_file(&partial);
