@@ -36,6 +36,8 @@ Exit codes:
     0        compatible: nothing counted
     1-255    number of counted problems (capped at 255), as upstream
     2        command-line usage error
+    250      interrupted by SIGINT/SIGTERM (dump, compare-qemu, probe)
+    251      QEMU missing, refused, timed out or QMP failed (dump, compare-qemu, probe)
     252      output could not be written (analyze: or a file would be overwritten)
     253      a migration stream could not be decoded (analyze)
     254      an input file is missing, unreadable, not JSON or of the wrong shape
