@@ -14,6 +14,36 @@ use clap::{Args, ValueEnum};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
+/// `analyze --help`: what it does and how to make its input.
+pub const LONG_ABOUT: &str = "\
+Decode a QEMU migration stream (the successor of QEMU's scripts/analyze-migration.py): print
+its device state or its vmdesc as JSON, extract RAM blocks, or check it against the
+destination QEMU's -dump-vmstate file (--against).
+
+Make the input by migrating a (paused) VM to a file, in QEMU's monitor (HMP):
+    (qemu) migrate \"exec:cat > vm.mig\"        # or: migrate file:vm.mig
+for a VM started e.g. as
+    qemu-system-x86_64 -S -nodefaults -M pc-q35-7.2 -monitor stdio
+The stream may be gzip- or xz-compressed (recognised by content, not by name) or come on
+standard input (FILE = -); mapped-ram streams need a plain file.";
+
+/// `analyze --help`: exit codes.
+pub const AFTER_HELP: &str = "\
+Exit codes:
+    0        decoded completely (--against: no problem)
+    1-255    --against only: number of errors (counted diagnostics), capped at 255
+    2        command-line usage error
+    252      output could not be written, or --extract would overwrite a file
+    253      the stream could not be decoded (truncated, corrupt, unsupported record, not a
+             stream: a -dump-vmstate file, a zstd file ...)
+    254      the input file (stream or dump) cannot be opened, or the dump is not valid
+An error always prints one line on stderr naming the file and the byte offset.
+
+Examples:
+    vmstate-check analyze vm.mig                      # device state as JSON
+    vmstate-check analyze --dump desc vm.mig.xz       # the vmdesc the stream carries
+    vmstate-check analyze --against new.json vm.mig   # will this VM load into that QEMU?";
+
 /// What `--dump` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum DumpKind {
