@@ -149,6 +149,11 @@ pub fn run(args: &CompareQemuArgs) -> u8 {
         Err(e) => return fail(e.into()),
     };
     let (machines, only_old, only_new) = select_machines(&old, &new, &args.machines);
+    for m in &args.machines {
+        if !old.has_machine(m) && !new.has_machine(m) {
+            eprintln!("vmstate-check compare-qemu: warning: neither binary lists machine type \"{m}\"");
+        }
+    }
     if machines.is_empty() {
         eprintln!("vmstate-check compare-qemu: error: no machine type to compare (none that both binaries list)");
         return exit::QEMU_ERROR;

@@ -402,7 +402,10 @@ fn load(
     };
     let (mut proc, mut qmp) = match start(qemu, args, dir, role, timeout) {
         Ok(p) => p,
-        Err(QemuError::Refused { status, .. }) => return Ok(fail(Some(status), "")),
+        Err(QemuError::Refused { status, .. }) => {
+            check_interrupt()?;
+            return Ok(fail(Some(status), ""));
+        }
         Err(e) => return Err(e),
     };
     let who = format!("{role} {qemu}");
@@ -471,6 +474,7 @@ fn load(
     let _ = qmp.execute("quit", None, step);
     drop(qmp);
     proc.finish(Duration::from_secs(5));
+    check_interrupt()?;
     // The log is complete once the process has ended.
     Ok(if loaded {
         RealLoad {

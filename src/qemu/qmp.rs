@@ -113,8 +113,10 @@ impl Qmp {
             match UnixStream::connect(socket) {
                 Ok(s) => break s,
                 Err(e) => {
-                    alive()?;
+                    // A terminal's Ctrl-C reaches QEMU too: the interruption, not QEMU's
+                    // exit, is what happened.
                     check_interrupt()?;
+                    alive()?;
                     if Instant::now() >= deadline {
                         return Err(wrap(QmpError::Io(e)));
                     }
