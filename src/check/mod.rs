@@ -2,7 +2,9 @@
 //! [`compare_precise`]) or a decoded stream against a dump ([`against`]); every comparator
 //! emits [`Diagnostic`]s.
 
+mod align;
 pub mod against;
+pub mod compare;
 mod diagnostic;
 mod faithful;
 mod precise;
