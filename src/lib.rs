@@ -6,6 +6,7 @@
 
 pub mod check;
 pub mod cli;
+pub mod compressed;
 pub mod dump;
 pub mod error;
 pub mod exit;
