@@ -51,6 +51,8 @@ pub struct Judge<'r> {
     pub out: Vec<Diagnostic>,
     /// Version of the vmsd being judged (for messages).
     version: i64,
+    /// Whether the sender layout being judged is exact (from a vmdesc).
+    sender_exact: bool,
     /// Conditions that hold around the current findings (inside a subsection a dump says may
     /// be sent, every finding holds only if it is).
     conditions: Vec<String>,
@@ -67,6 +69,7 @@ impl<'r> Judge<'r> {
             sender_reading: None,
             out: Vec::new(),
             version: 0,
+            sender_exact: false,
             conditions: Vec::new(),
         }
     }
@@ -164,6 +167,7 @@ impl<'r> Judge<'r> {
         }
         let both_exact = sender.exact && layout.exact;
         let outer = std::mem::replace(&mut self.version, sender.version);
+        self.sender_exact = sender.exact;
         self.items(&sender.vmsd, &sender.items, &layout.items, both_exact, true);
         let reading = match receiver {
             Receiver::Dump(reading, _) => Some(*reading),
@@ -261,8 +265,9 @@ impl<'r> Judge<'r> {
 
     fn same(&self, a: &Item, b: &Item) -> bool {
         a.key == b.key
-            || self.renames.names_match(&a.owner, &a.name, &b.name)
-            || self.renames.names_match(&b.owner, &a.name, &b.name)
+            || (a.name != b.name
+                && (self.renames.names_match(&a.owner, &a.name, &b.name)
+                    || self.renames.names_match(&b.owner, &a.name, &b.name)))
     }
 
     /// Judges two item lists of the vmsd `description`.
@@ -298,28 +303,6 @@ impl<'r> Judge<'r> {
             }
         }
         let test = |i: &Item| i.presence == Presence::Test;
-        match (test(s), test(r)) {
-            (true, false) => self.push(
-                Finding::FieldNotSent {
-                    section: self.section.clone(),
-                    description: description.to_owned(),
-                    field: r.path.clone(),
-                    field_version: since(r),
-                    stream_version: self.version,
-                },
-                Certainty::Conditional(format!("SRC's field_exists test of \"{}\" is false", s.path)),
-            ),
-            (false, true) => self.push(
-                Finding::FieldNotRead {
-                    section: self.section.clone(),
-                    description: description.to_owned(),
-                    field: s.path.clone(),
-                    stream_version: self.version,
-                },
-                Certainty::Conditional(format!("DEST's field_exists test of \"{}\" is false", r.path)),
-            ),
-            _ => {}
-        }
         if s.unused && r.unused && s.bytes() == r.bytes() {
             return;
         }
@@ -352,6 +335,12 @@ impl<'r> Judge<'r> {
     }
 
     fn counts(&mut self, description: &str, s: &Item, r: &Item, both_exact: bool) {
+        // A dump field without `num` may still be a run-time sized array (VARRAY): against a
+        // stream's real count its count of 1 says nothing.
+        let stream_vs_dump = s.ty.is_some() != r.ty.is_some();
+        if stream_vs_dump && (s.count == Count::Exact(1) || r.count == Count::Exact(1)) {
+            return;
+        }
         if let (Count::Exact(a), Count::Exact(b)) = (s.count, r.count) {
             if a != b {
                 // Two streams show the lengths each side wrote; a run-time length may differ.
@@ -427,7 +416,11 @@ impl<'r> Judge<'r> {
             return;
         }
         let exact = shi == Some(slo) && rhi == Some(rlo);
-        if exact {
+        let any_test = s.iter().chain(r).any(|i| i.presence == Presence::Test);
+        // Counting each field once, the bytes agree: a dump without array lengths gives no
+        // reason to think otherwise (as upstream's `unused` rule assumes).
+        let balanced_once = !any_test && slo == rlo && !s.is_empty() && !r.is_empty();
+        if exact || balanced_once {
             if !s.is_empty() && !r.is_empty() && !s.iter().chain(r).any(|i| i.unused) {
                 self.push(
                     Finding::FieldRenamed {
@@ -442,6 +435,11 @@ impl<'r> Judge<'r> {
             return;
         }
         let tests: Vec<&Item> = s.iter().chain(r).filter(|i| i.presence == Presence::Test).collect();
+        if s.is_empty() && self.sender_exact && r.iter().all(|i| i.presence == Presence::Test) {
+            // Nothing was sent here and DEST reads only fields behind tests: the same test on
+            // DEST is taken to say no (as it did on SRC, which did not send them).
+            return;
+        }
         if !tests.is_empty() {
             let side = |i: &Item| if s.iter().any(|x| std::ptr::eq(x, i)) { "SRC" } else { "DEST" };
             for item in tests {
@@ -487,6 +485,30 @@ impl<'r> Judge<'r> {
         );
     }
 
+    /// Drops the run-level breaks (and renames) found since `first`; returns the paths they named.
+    fn remove_breaks(&mut self, first: usize) -> HashSet<String> {
+        let mut involved = HashSet::new();
+        let mut k = first;
+        while k < self.out.len() {
+            match &self.out[k].finding {
+                Finding::FieldNotSent { field, .. } | Finding::FieldNotRead { field, .. } => {
+                    involved.insert(field.clone());
+                }
+                Finding::LayoutMismatch { src_fields, dest_fields, .. }
+                | Finding::FieldRenamed { src_fields, dest_fields, .. } => {
+                    involved.extend(src_fields.iter().cloned());
+                    involved.extend(dest_fields.iter().cloned());
+                }
+                _ => {
+                    k += 1;
+                    continue;
+                }
+            }
+            self.out.remove(k);
+        }
+        involved
+    }
+
     /// Silent misreads: if under some outcome of the `field_exists` tests both sides' totals
     /// agree, QEMU loads the section, and a field whose bytes land in a differently named
     /// field while its own name is elsewhere on the other side is shifted, not renamed.
@@ -518,12 +540,13 @@ impl<'r> Judge<'r> {
             let (mut k, mut off_r) = (0usize, 0u64);
             let mut off_s = 0u64;
             for (item, bytes) in &sw {
-                while k < rw.len() && off_r + rw[k].1 <= off_s && rw[k].1 > 0 {
+                while k < rw.len() && (off_r + rw[k].1 <= off_s && (rw[k].1 > 0 || off_r < off_s)) {
                     off_r += rw[k].1;
                     k += 1;
                 }
                 if let Some((ritem, _)) = rw.get(k) {
                     if *bytes > 0
+                        && off_r == off_s
                         && !self.same(item, ritem)
                         && (r_keys.contains(item.key.as_str()) || s_keys.contains(ritem.key.as_str()))
                     {
@@ -536,21 +559,27 @@ impl<'r> Judge<'r> {
                 off_s += bytes;
             }
             if shifts.is_empty() {
+                if both_exact && !any_test {
+                    // Same bytes, laid out under other names (a buffer split into fields):
+                    // the load succeeds and every byte lands where DEST expects it by count.
+                    let involved = self.remove_breaks(first);
+                    if !involved.is_empty() {
+                        self.push(
+                            Finding::FieldRenamed {
+                                section: self.section.clone(),
+                                description: description.to_owned(),
+                                src_fields: s.iter().filter(|i| involved.contains(&i.path)).map(|i| i.path.clone()).collect(),
+                                dest_fields: r.iter().filter(|i| involved.contains(&i.path)).map(|i| i.path.clone()).collect(),
+                            },
+                            Certainty::WireCompatible,
+                        );
+                    }
+                }
                 return;
             }
             let certainty = if both_exact && !any_test {
                 // The load succeeds: the breaks judged run by run do not happen.
-                let mut k = first;
-                while k < self.out.len() {
-                    if matches!(
-                        self.out[k].finding,
-                        Finding::FieldNotSent { .. } | Finding::FieldNotRead { .. } | Finding::LayoutMismatch { .. } | Finding::FieldRenamed { .. }
-                    ) {
-                        self.out.remove(k);
-                    } else {
-                        k += 1;
-                    }
-                }
+                self.remove_breaks(first);
                 Certainty::Certain
             } else {
                 Certainty::Conditional(format!(

@@ -21,6 +21,10 @@ pub struct DumpReading<'a> {
     /// Field names the other side has as arrays of structs: a struct field here without
     /// `num` is then read as an array of unknown length rather than a single struct.
     pub struct_arrays: &'a HashSet<String>,
+    /// When the other side is a stream: the struct fields it sent as single structs. A struct
+    /// field here without `num` that the stream did not send as one is then read as an array
+    /// of run-time length (an empty one sends nothing, so the vmdesc does not list it).
+    pub sent_singles: Option<&'a HashSet<String>>,
 }
 
 /// The layout of `desc` at `version`: as the sender writes it (pass the description's own
@@ -123,7 +127,10 @@ fn flatten<'a>(
                 let nested_version = nested.version_id.unwrap_or(version);
                 let array = match field.num {
                     Some(n) => n != 1,
-                    None => reading.struct_arrays.contains(name.as_str()),
+                    None => {
+                        reading.struct_arrays.contains(name.as_str())
+                            || reading.sent_singles.is_some_and(|s| !s.contains(name.as_str()))
+                    }
                 };
                 if array {
                     let mut element = Vec::new();

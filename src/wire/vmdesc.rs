@@ -140,17 +140,28 @@ pub fn fixed_size_type(ty: &str) -> bool {
         || matches!(ty, "bool" | "timer" | "float64" | "int64 equal" | "unused_buffer")
 }
 
-/// Names of the struct fields sent as arrays (per-element `index` entries or `array_len`).
-pub fn struct_array_names(fields: &[VmdescField], out: &mut HashSet<String>) {
+/// Names of the struct fields sent as arrays (per-element `index` entries or `array_len`)
+/// into `arrays`, and of those sent as single structs into `singles`, subsections included.
+pub fn struct_names(
+    fields: &[VmdescField],
+    subsections: &[VmdescVmsd],
+    arrays: &mut HashSet<String>,
+    singles: &mut HashSet<String>,
+) {
     let mut prev: Option<&str> = None;
     for f in fields {
         if let Some(n) = f.nested() {
             if f.index.is_some() || f.array_len.is_some_and(|n| n != 1) || prev == Some(&f.name) {
-                out.insert(f.name.clone());
+                arrays.insert(strip_index(&f.name).to_owned());
+            } else {
+                singles.insert(strip_index(&f.name).to_owned());
             }
-            struct_array_names(&n.fields, out);
+            struct_names(&n.fields, &n.subsections, arrays, singles);
         }
         prev = Some(&f.name);
+    }
+    for s in subsections {
+        struct_names(&s.fields, &s.subsections, arrays, singles);
     }
 }
 
