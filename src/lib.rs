@@ -9,6 +9,7 @@ pub mod cli;
 pub mod dump;
 pub mod error;
 pub mod exit;
+pub mod fuzzing;
 pub mod rename;
 pub mod render;
 pub mod stream;
