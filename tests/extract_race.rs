@@ -72,8 +72,11 @@ fn a_racing_symlink_swap_never_redirects_a_file_outside_dir() {
     let (mut created, mut refused) = (0u32, 0u32);
     let start = Instant::now();
     let mut i = 0u32;
-    // Bounded in count and time: enough rounds for the swap to hit every step many times.
-    while i < 20_000 && start.elapsed() < Duration::from_secs(20) {
+    // Bounded in count and time: enough rounds for the swap to hit every step many times, and
+    // at least 3 s so that a starved swapper thread (a loaded 2-core CI machine) still runs.
+    while (i < 20_000 || start.elapsed() < Duration::from_secs(3))
+        && start.elapsed() < Duration::from_secs(20)
+    {
         let rel = if i % 2 == 0 {
             PathBuf::from(format!("a/f{i}"))
         } else {

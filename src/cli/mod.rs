@@ -46,7 +46,7 @@ Example:
 #[derive(Debug, Parser)]
 #[command(
     name = "vmstate-check",
-    version,
+    version = env!("VMSTATE_CHECK_VERSION"),
     about = "Check QEMU -dump-vmstate files and migration streams for migration breaks",
     long_about = LONG_ABOUT,
     after_help = AFTER_HELP,
