@@ -64,16 +64,19 @@ elif cls == "big-vmdesc" or cls == "big-vmdesc-x":
     put("in", stream([full(1, "dev", bytes(n))], [dev("dev", fields)]))
 elif cls == "many-full-sections":
     devs = [dev(f"d{i}", [{"name": "x", "type": "uint8", "size": 1}]) for i in range(n)]
-    put("in", stream([full(i + 1, f"d{i}", b"\x01") for i in range(n)], devs))
+    # Sections in the reverse order of the vmdesc: a scan from the front per section is quadratic.
+    put("in", stream([full(i + 1, f"d{i}", b"\x01") for i in reversed(range(n))], devs))
 elif cls == "pipe-tail":
     # A section header, then n bytes of zeros and no end: read from a pipe.
     b = b"dev"
     put("in", HEADER + b"\x04" + struct.pack(">I", 1) + bytes([len(b)]) + b + struct.pack(">II", 0, 1) + bytes(n))
 elif cls == "deep-vmdesc":
-    inner = {"name": "x", "type": "uint8", "size": 1}
-    for i in range(n):
-        inner = {"name": f"s{i}", "type": "struct", "size": 1, "struct": {"vmsd_name": f"v{i}", "version": 1, "fields": [inner]}}
-    put("in", stream([full(1, "dev", b"\x00")], [dev("dev", [inner])]))
+    # Built as text: Python's json module cannot nest this deep.
+    inner = '{"name": "x", "type": "uint8", "size": 1}'
+    head = "".join(f'{{"name": "s{i}", "type": "struct", "size": 1, "struct": {{"vmsd_name": "v{i}", "version": 1, "fields": [' for i in range(n))
+    inner = head + inner + "]}}" * n
+    desc = ('{"page_size": 4096, "devices": [{"name": "dev", "instance_id": 0, "vmsd_name": "dev", "version": 1, "fields": [' + inner + ']}]}').encode()
+    put("in", HEADER + full(1, "dev", b"\x00") + b"\x00\x06" + struct.pack(">I", len(desc)) + desc)
 elif cls == "dump-subsections":
     subs = [{"name": f"dev/s{i}", "version_id": 1, "minimum_version_id": 1, "Fields": [field("x", 4)]} for i in range(n)]
     put("in", dump([section("dev", [field("a", 4)], subs)]))
@@ -85,10 +88,12 @@ elif cls == "precise-alignment":
 elif cls == "json-string-error":
     put("in", b'{"dev": {"Name": "dev", "version_id": "' + b"A" * n + b'"}}')
 elif cls == "deep-dump":
-    v = field("x", 1)
-    for i in range(n):
-        v = dict(field(f"s{i}", 1), Description={"name": f"v{i}", "version_id": 1, "minimum_version_id": 1, "Fields": [v]})
-    put("in", dump([section("dev", [v])]))
+    f = lambda name: json.dumps(field(name, 1))[:-1]
+    head = "".join(f + ', "Description": {"name": "v%d", "version_id": 1, "minimum_version_id": 1, "Fields": [' % i for i, f in enumerate(f(f"s{i}") for i in range(n)))
+    v = head + json.dumps(field("x", 1)) + "]}}" * n
+    sec = json.dumps(dict(section("dev", [])[1]))
+    sec = sec.replace('"Fields": []', '"Fields": [' + v + ']')
+    put("in", ('{"vmschkmachine": {"Name": "pc"}, "dev": ' + sec + '}').encode())
 else:
     sys.exit(f"unknown class {cls}")
 PY
