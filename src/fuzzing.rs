@@ -6,6 +6,7 @@
 
 use std::path::Path;
 
+use crate::check::stream::{check, Dest};
 use crate::check::{compare_faithful, compare_precise as precise};
 use crate::dump::{parse_dump, Dump};
 use crate::rename::RenameTable;
@@ -78,7 +79,8 @@ pub fn compare_precise(data: &[u8]) {
 }
 
 /// `analyze_against`: a be32 length, that many bytes of DEST dump, then the stream; decodes the
-/// stream leniently and checks it against the dump, as `analyze STREAM --against DEST`.
+/// stream leniently and checks it against the dump, as `analyze STREAM --against DEST`
+/// (the decoding is the CLI's own, [`crate::cli::against::decode`]).
 pub fn analyze_against(data: &[u8]) {
     let Some((len, rest)) = data.split_first_chunk::<4>() else {
         return;
@@ -88,14 +90,7 @@ pub fn analyze_against(data: &[u8]) {
     let Ok(dump) = parse_dump(Path::new("dest.json"), dump) else {
         return;
     };
-    let mut sink = NullSink;
-    let mut dec = Decoder::new(Input::from_bytes(stream.to_vec()), &mut sink);
-    dec.lenient = true;
-    let _ = dec.run();
-    let devices: Vec<serde_json::Value> = dec
-        .vmdesc
-        .as_ref()
-        .map(|d| d.devices().to_vec())
-        .unwrap_or_default();
-    let _ = crate::check::against::check(&dec.summary, &devices, &dump);
+    let (decoded, _) = crate::cli::against::decode(Input::from_bytes(stream.to_vec()));
+    let dests = [Dest::Dump(&dump)];
+    let _ = check(&decoded.view(), &dests, &RenameTable::builtin());
 }
