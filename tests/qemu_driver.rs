@@ -477,14 +477,17 @@ fn compare_qemu_checks_shared_versioned_machines_both_ways_once_per_content() {
     assert_eq!(i64::from(r.rc), v["exit_code"].as_i64().unwrap());
 }
 
-fn probe_args(
-    src_stream: &str,
-    dest_dump: &str,
-    load: &str,
-    pidfile: &Path,
-    extra: &[&str],
-    devices: &[&str],
-) -> Vec<String> {
+/// What one fake probe uses: A's stream, B's own stream (None: B cannot write one), B's dump,
+/// B's load behaviour, the machine.
+struct Case<'a> {
+    src_stream: &'a str,
+    dest_stream: Option<&'a str>,
+    dest_dump: &'a str,
+    load: &'a str,
+    machine: &'a str,
+}
+
+fn probe_args(c: &Case, dir: &Path, pidfile: &Path, extra: &[&str]) -> Vec<String> {
     let mut a: Vec<String> = vec![
         "probe".into(),
         "--src-qemu".into(),
@@ -492,41 +495,34 @@ fn probe_args(
         "--dest-qemu".into(),
         fake(),
     ];
-    a.extend(env_arg(
-        "--src-env",
-        format!("FAKE_QEMU_STREAM={src_stream}"),
-    ));
+    let src = stream(dir, c.src_stream);
+    a.extend(env_arg("--src-env", format!("FAKE_QEMU_STREAM={src}")));
     a.extend(env_arg(
         "--src-env",
         format!("FAKE_QEMU_PIDFILE={}", pidfile.display()),
     ));
+    if let Some(own) = c.dest_stream {
+        let own = stream(dir, own);
+        a.extend(env_arg("--dest-env", format!("FAKE_QEMU_STREAM={own}")));
+    }
     a.extend(env_arg(
         "--dest-env",
-        format!("FAKE_QEMU_DUMP={}", fixture_dump(dest_dump)),
+        format!("FAKE_QEMU_DUMP={}", fixture_dump(c.dest_dump)),
     ));
-    a.extend(env_arg("--dest-env", format!("FAKE_QEMU_LOAD={load}")));
+    a.extend(env_arg("--dest-env", format!("FAKE_QEMU_LOAD={}", c.load)));
     a.extend(env_arg(
         "--dest-env",
         format!("FAKE_QEMU_PIDFILE={}", pidfile.display()),
     ));
-    a.extend(["-M".into(), "pc-q35-7.2".into()]);
+    a.extend(["-M".into(), c.machine.into()]);
     a.extend(extra.iter().map(|s| s.to_string()));
     a.push("--".into());
-    a.extend(devices.iter().map(|s| s.to_string()));
     a
 }
 
-fn probe(t: &Path, stream_name: &str, dest_dump: &str, load: &str, extra: &[&str]) -> Run {
-    let s = stream(t, stream_name);
-    let pidfile = t.join(format!("pids-{stream_name}-{load}"));
-    let args = probe_args(
-        &s,
-        dest_dump,
-        load,
-        &pidfile,
-        extra,
-        &["-device", "am53c974"],
-    );
+fn probe(t: &Path, c: &Case, extra: &[&str]) -> Run {
+    let pidfile = t.join(format!("pids-{}-{}", c.src_stream, c.load));
+    let args = probe_args(c, t, &pidfile, extra);
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     let r = run(&refs, t);
     assert_all_ended(&pidfile);
@@ -536,24 +532,37 @@ fn probe(t: &Path, stream_name: &str, dest_dump: &str, load: &str, extra: &[&str
     r
 }
 
+/// 10.0's i440fx stream with two `-netdev user` into 7.2: 7.2's own stream has only `slirp`
+/// instance 0, so the prediction is a failure (the real one: `Unknown savevm section or
+/// instance 'slirp' 1`).
+fn slirp_case(load: &str) -> Case<'_> {
+    Case {
+        src_stream: "qemu-10.0-i440fx-devices",
+        dest_stream: Some("qemu-7.2-i440fx-devices"),
+        dest_dump: "qemu-7.2-pc-i440fx-7.2.json",
+        load,
+        machine: "pc-i440fx-7.2",
+    }
+}
+
 #[test]
 fn probe_agrees_when_the_destination_exits_with_an_error() {
     let t = setup();
-    let r = probe(
-        t.path(),
-        "qemu-7.2-q35-e1000e-esp",
-        "qemu-10.0-pc-q35-7.2.json",
-        "exit",
-        &[],
-    );
+    let r = probe(t.path(), &slirp_case("exit"), &[]);
     assert_eq!(r.rc, 0, "{}\n{}", r.stdout, r.stderr);
     assert!(
-        r.stdout.contains("outcome      fails (1 problem)"),
+        r.stdout.contains("\noutcome      fails (1 problem)  "),
         "{}",
         r.stdout
     );
-    assert!(r.stdout.contains("fails (exit status 1)"), "{}", r.stdout);
-    assert!(r.stdout.contains("error[field_not_sent]"), "{}", r.stdout);
+    assert!(r.stdout.contains("fails (exit status 1)\n"), "{}", r.stdout);
+    assert!(r.stdout.contains("\"slirp (2)\""), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("against      B's dump and a stream B wrote of the same guest\n"),
+        "{}",
+        r.stdout
+    );
     assert!(
         r.stdout
             .contains("  qemu-system-x86_64: Missing section footer for fake/device\n"),
@@ -573,13 +582,7 @@ fn probe_sees_a_failed_load_that_stays_in_inmigrate() {
     // QEMU 10.0 with -incoming defer: the load fails, the process stays, query-migrate says
     // "failed".
     let t = setup();
-    let r = probe(
-        t.path(),
-        "qemu-7.2-q35-e1000e-esp",
-        "qemu-10.0-pc-q35-7.2.json",
-        "stay",
-        &["--format", "json"],
-    );
+    let r = probe(t.path(), &slirp_case("stay"), &["--format", "json"]);
     assert_eq!(r.rc, 0, "{}\n{}", r.stdout, r.stderr);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v["real"]["outcome"], "fails");
@@ -589,21 +592,20 @@ fn probe_sees_a_failed_load_that_stays_in_inmigrate() {
         "load of migration failed: Invalid argument"
     );
     assert_eq!(v["predicted"]["outcome"], "fails");
+    assert_eq!(
+        v["predicted"]["against"],
+        serde_json::json!(["dump", "stream"])
+    );
     assert_eq!(v["agree"], true);
+    assert_eq!(v["exit_code"], 0);
     assert_eq!(v["src"]["version"], "9.9.0");
-    assert_eq!(v["devices"], serde_json::json!(["-device", "am53c974"]));
+    assert_eq!(v["machine"], "pc-i440fx-7.2");
 }
 
 #[test]
 fn probe_disagrees_when_a_predicted_failure_loads() {
     let t = setup();
-    let r = probe(
-        t.path(),
-        "qemu-7.2-q35-e1000e-esp",
-        "qemu-10.0-pc-q35-7.2.json",
-        "ok",
-        &[],
-    );
+    let r = probe(t.path(), &slirp_case("ok"), &[]);
     assert_eq!(r.rc, 1, "{}\n{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("loads (paused)"), "{}", r.stdout);
     assert!(
@@ -614,33 +616,81 @@ fn probe_disagrees_when_a_predicted_failure_loads() {
     );
 }
 
+/// 10.0's plain q35 stream into 10.0.
+fn clean() -> Case<'static> {
+    Case {
+        src_stream: "qemu-10.0-q35",
+        dest_stream: Some("qemu-10.0-q35"),
+        dest_dump: "qemu-10.0-pc-q35-7.2.json",
+        load: "ok",
+        machine: "pc-q35-7.2",
+    }
+}
+
 #[test]
 fn probe_agrees_on_a_clean_load() {
     let t = setup();
-    let r = probe(
-        t.path(),
-        "qemu-10.0-q35",
-        "qemu-10.0-pc-q35-7.2.json",
-        "ok",
-        &[],
-    );
+    let r = probe(t.path(), &clean(), &[]);
     assert_eq!(r.rc, 0, "{}\n{}", r.stdout, r.stderr);
-    assert!(r.stdout.contains("outcome      loads ("), "{}", r.stdout);
+    assert!(r.stdout.contains("\noutcome      loads ("), "{}", r.stdout);
+}
+
+#[test]
+fn a_predicted_misread_agrees_with_a_load_that_succeeds() {
+    // 10.0's am53c974 into 7.2: the byte counts agree, 7.2 loads, but its ti_cmd receives
+    // 10.0's lun (issue 6, principle 4).
+    let t = setup();
+    let c = Case {
+        src_stream: "qemu-10.0-q35-e1000e-esp",
+        dest_stream: Some("qemu-7.2-q35-e1000e-esp"),
+        dest_dump: "qemu-7.2-pc-q35-7.2.json",
+        load: "ok",
+        machine: "pc-q35-7.2",
+    };
+    let r = probe(t.path(), &c, &[]);
+    assert_eq!(r.rc, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("\noutcome      misreads (1 problem)  "),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("error[field_shift]"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("\nnote         a misread loads without an error"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn a_destination_that_cannot_write_a_stream_leaves_its_dump() {
+    let t = setup();
+    let c = Case {
+        src_stream: "qemu-10.0-q35",
+        dest_stream: None,
+        dest_dump: "qemu-10.0-pc-q35-7.2.json",
+        load: "ok",
+        machine: "pc-q35-7.2",
+    };
+    let r = probe(t.path(), &c, &["--format", "json"]);
+    assert_eq!(r.rc, 0, "{}\n{}", r.stdout, r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["predicted"]["against"], serde_json::json!(["dump"]));
+    assert!(
+        v["predicted"]["dest_stream_error"]
+            .as_str()
+            .unwrap()
+            .contains("QMP"),
+        "{v:#}"
+    );
 }
 
 #[test]
 fn a_migration_that_never_completes_times_out_and_ends_every_process() {
     let t = setup();
-    let s = stream(t.path(), "qemu-10.0-q35");
     let pidfile = t.path().join("pids");
-    let mut args = probe_args(
-        &s,
-        "qemu-10.0-pc-q35-7.2.json",
-        "ok",
-        &pidfile,
-        &["--timeout", "1"],
-        &[],
-    );
+    let mut args = probe_args(&clean(), t.path(), &pidfile, &["--timeout", "1"]);
     args.insert(1, "--src-env".into());
     args.insert(2, "FAKE_QEMU_HANG=migrate".into());
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -679,16 +729,8 @@ fn probe_reports_a_source_that_will_not_start() {
 #[test]
 fn sigterm_ends_the_qemu_processes_and_removes_the_temporary_folder() {
     let t = setup();
-    let s = stream(t.path(), "qemu-10.0-q35");
     let pidfile = t.path().join("pids");
-    let mut args = probe_args(
-        &s,
-        "qemu-10.0-pc-q35-7.2.json",
-        "ok",
-        &pidfile,
-        &["--timeout", "120"],
-        &[],
-    );
+    let mut args = probe_args(&clean(), t.path(), &pidfile, &["--timeout", "120"]);
     args.insert(1, "--src-env".into());
     args.insert(2, "FAKE_QEMU_HANG=migrate".into());
     let mut child = Command::new(bin())

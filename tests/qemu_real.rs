@@ -268,9 +268,14 @@ fn probe_reproduces_the_recorded_real_loads_in_both_directions() {
                 let said = v["real"]["message"].as_str().unwrap();
                 assert!(said.contains(message), "{label}: {said}");
             }
-            // The checker agrees with every real load here except the slirp instance that
-            // 10.0 numbers 1 (state outside any class vmsd: no dump shows it).
-            if !message.contains("slirp") || forward {
+            // B's own stream shows the slirp instances B has, so the checker foresees that
+            // failure too. One known disagreement: am53c974 from 7.2 into 10.0 is predicted as
+            // a silent misread (the byte counts agree) while 10.0 fails on the footer.
+            let esp_forward = forward && devices.contains(&"am53c974");
+            if esp_forward {
+                assert_eq!(v["predicted"]["outcome"], "misreads", "{label}: {v:#}");
+                assert_eq!(v["agree"], false, "{label}: {v:#}");
+            } else {
                 assert_eq!(v["agree"], true, "{label}: {v:#}");
             }
         }
@@ -330,7 +335,8 @@ fn probe_of_every_fixture_device_set_gives_the_recorded_real_outcome() {
             jobs.push((set.to_owned(), machine.to_owned(), devices, forward, want));
         }
     }
-    // Today: nic-intel, scsi-am53c974 and vmware-svga on both machines, both ways, plus nvme.
+    // 32 sets with recorded loads on both machines, both ways, plus nvme (loads.tsv grows
+    // with the fixtures).
     assert!(jobs.len() >= 16, "{} probes", jobs.len());
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results = std::sync::Mutex::new(Vec::new());

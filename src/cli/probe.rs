@@ -158,6 +158,7 @@ pub fn run(args: &ProbeArgs) -> u8 {
 fn word(o: Outcome) -> &'static str {
     match o {
         Outcome::Loads => "loads",
+        Outcome::Misreads => "misreads",
         Outcome::Fails => "fails",
     }
 }
@@ -182,10 +183,10 @@ fn write_text(
     )?;
     writeln!(
         w,
-        "source:      {} ({} bytes of stream)",
+        "source (A):  {} ({} bytes of stream)",
         src.record.version_line, r.stream_bytes
     )?;
-    writeln!(w, "destination: {}", dest.record.version_line)?;
+    writeln!(w, "dest (B):    {}", dest.record.version_line)?;
     writeln!(w)?;
     let p = &r.predicted;
     let predicted = match p.problems {
@@ -202,6 +203,21 @@ fn write_text(
     };
     writeln!(w, "{:12} {:40} real", "", "predicted")?;
     writeln!(w, "{:12} {predicted:40} {real}", "outcome")?;
+    let from = match &p.dest_stream_error {
+        None if p.against.len() > 1 => {
+            "B's dump and a stream B wrote of the same guest".to_owned()
+        }
+        None => "B's dump".to_owned(),
+        Some(e) => format!("B's dump only (B could not write a stream: {e})"),
+    };
+    writeln!(w, "{:12} {from}", "against")?;
+    if p.outcome == Outcome::Misreads {
+        writeln!(
+            w,
+            "{:12} a misread loads without an error: the real load cannot show it",
+            "note"
+        )?;
+    }
     let counted: Vec<_> = p
         .diagnostics
         .iter()
@@ -261,6 +277,8 @@ fn to_json(cfg: &ProbeConfig, src: &CachedQemu, dest: &CachedQemu, r: &ProbeRepo
             "outcome": r.predicted.outcome,
             "problems": r.predicted.problems,
             "checked": r.predicted.checked,
+            "against": r.predicted.against,
+            "dest_stream_error": r.predicted.dest_stream_error,
             "diagnostics": diagnostics,
         },
         "real": r.real,

@@ -23,6 +23,7 @@ use super::process::{check_interrupt, Running};
 use super::qmp::{Qmp, QmpError};
 use super::{Qemu, QemuError};
 use crate::check::Diagnostic;
+use crate::render::json::Mode;
 
 /// Firmware given to both QEMUs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,8 +67,19 @@ pub struct ProbeConfig {
 pub enum Outcome {
     /// B accepts the stream.
     Loads,
+    /// Predicted only: B accepts the stream without an error, but state lands in the wrong
+    /// fields (every counted finding is a `field_shift`); a real load cannot show this, so it
+    /// agrees with a real load that succeeds.
+    Misreads,
     /// B refuses the stream.
     Fails,
+}
+
+impl Outcome {
+    /// Whether B accepts the stream (with or without misreading it).
+    pub fn loads(self) -> bool {
+        matches!(self, Outcome::Loads | Outcome::Misreads)
+    }
 }
 
 /// The checker's prediction.
@@ -77,8 +89,14 @@ pub struct Prediction {
     pub outcome: Outcome,
     /// Counted problems.
     pub problems: usize,
-    /// Sections of the stream checked against B's dump.
+    /// Sections of the stream checked against B's descriptions.
     pub checked: usize,
+    /// What B was described by: `dump` (its `-dump-vmstate`) and `stream` (a stream B wrote
+    /// for the same machine and devices).
+    pub against: Vec<String>,
+    /// Why B could not write its own stream (then only its dump was used).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dest_stream_error: Option<String>,
     /// Every finding (counted or not).
     #[serde(skip)]
     pub diagnostics: Vec<Diagnostic>,
@@ -108,9 +126,10 @@ pub struct ProbeReport {
 }
 
 impl ProbeReport {
-    /// Whether prediction and real load agree.
+    /// Whether prediction and real load agree (a predicted misread agrees with a load that
+    /// succeeds: the real load cannot see which field got which bytes).
     pub fn agree(&self) -> bool {
-        self.predicted.outcome == self.real.outcome
+        self.predicted.outcome.loads() == self.real.outcome.loads()
     }
 }
 
@@ -187,7 +206,24 @@ pub fn probe(cfg: &ProbeConfig) -> Result<ProbeReport, ProbeError> {
 
     let stream = save(&cfg.src, &common, dir, "src", cfg.boot, cfg.timeout)?;
     let stream_bytes = std::fs::metadata(dir.join(&stream)).map_or(0, |m| m.len());
-    let predicted = predict(&dir.join(&stream), &cfg.dest_dump)?;
+    // B's own stream of the same guest: the most complete description of what B reads
+    // (every section, the versions it writes, its RAM blocks).
+    let (own, own_error) = match save(
+        &cfg.dest,
+        &common,
+        dir,
+        "dest-own",
+        Duration::ZERO,
+        cfg.timeout,
+    ) {
+        Ok(f) => (Some(dir.join(f)), None),
+        Err(QemuError::Interrupted) => return Err(QemuError::Interrupted.into()),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    let mut predicted = predict(&dir.join(&stream), &cfg.dest_dump, own.as_deref())?;
+    if own_error.is_some() {
+        predicted.dest_stream_error = own_error;
+    }
     let real = load(&cfg.dest, &common, dir, &stream, cfg.timeout)?;
     Ok(ProbeReport {
         stream_bytes,
@@ -338,39 +374,67 @@ fn save(
     Ok(file)
 }
 
-/// The checker's verdict on `stream` against `dest_dump` (`analyze --against`).
-fn predict(stream: &Path, dest_dump: &Path) -> Result<Prediction, ProbeError> {
-    use crate::stream::decode::{Decoder, NullSink};
-    use crate::stream::input::Input;
+/// Decodes a stream file as `analyze --against` does (leniently, with its typed vmdesc).
+fn decode_file(path: &Path) -> Result<crate::cli::against::Decoded, ProbeError> {
+    let stream_err = |message: String| ProbeError::Stream {
+        file: path.display().to_string(),
+        message,
+    };
+    let file = std::fs::File::open(path).map_err(|e| stream_err(e.to_string()))?;
+    let input =
+        crate::stream::input::Input::from_file(file).map_err(|e| stream_err(e.to_string()))?;
+    let (decoded, r) = crate::cli::against::decode(input);
+    r.map_err(|e| stream_err(e.to_string()))?;
+    Ok(decoded)
+}
+
+/// The checker's verdict on `stream` against B's dump and, when B could write one, B's own
+/// stream of the same guest: `analyze STREAM --against B.json --against B.mig`.
+fn predict(
+    stream: &Path,
+    dest_dump: &Path,
+    dest_stream: Option<&Path>,
+) -> Result<Prediction, ProbeError> {
+    use crate::check::stream::{check, Dest};
     // As `analyze --against` (src/cli/against.rs): a dump the layout model cannot use is an input error.
     let dump =
         crate::dump::load_dump(dest_dump).and_then(|d| d.validate_for_layout().map(|()| d))?;
-    let stream_err = |message: String| ProbeError::Stream {
-        file: stream.display().to_string(),
-        message,
+    let src = decode_file(stream)?;
+    // B's own stream only adds knowledge: one that cannot be decoded leaves the dump.
+    let mut own_error = None;
+    let own = match dest_stream.map(decode_file).transpose() {
+        Ok(own) => own,
+        Err(e) => {
+            own_error = Some(format!("cannot decode it: {e}"));
+            None
+        }
     };
-    let file = std::fs::File::open(stream).map_err(|e| stream_err(e.to_string()))?;
-    let input = Input::from_file(file).map_err(|e| stream_err(e.to_string()))?;
-    let mut sink = NullSink;
-    let mut dec = Decoder::new(input, &mut sink);
-    dec.run().map_err(|e| stream_err(e.to_string()))?;
-    let devices: Vec<Value> = dec
-        .vmdesc
-        .as_ref()
-        .map(|d| d.devices().to_vec())
-        .unwrap_or_default();
-    // TODO(wire): when `analyze --against DEST.mig` is on main, also save a stream with B
-    // (same arguments) and pass it as a second destination description.
-    let report = crate::check::against::check(&dec.summary, &devices, &dump);
-    let problems = report.problems();
+    let mut dests = vec![Dest::Dump(&dump)];
+    let mut against = vec!["dump".to_owned()];
+    if let Some(own) = &own {
+        dests.push(Dest::Stream(own.view()));
+        against.push("stream".to_owned());
+    }
+    let report = check(&src.view(), &dests, &crate::rename::RenameTable::builtin());
+    let counted: Vec<&Diagnostic> = report
+        .diagnostics
+        .iter()
+        .filter(|d| Mode::Precise.counts(d))
+        .collect();
+    let problems = counted.len();
+    let misread_only = counted
+        .iter()
+        .all(|d| matches!(d.finding, crate::check::Finding::FieldShift { .. }));
     Ok(Prediction {
-        outcome: if problems == 0 {
-            Outcome::Loads
-        } else {
-            Outcome::Fails
+        outcome: match (problems, misread_only) {
+            (0, _) => Outcome::Loads,
+            (_, true) => Outcome::Misreads,
+            (_, false) => Outcome::Fails,
         },
         problems,
         checked: report.checked,
+        against,
+        dest_stream_error: own_error,
         diagnostics: report.diagnostics,
     })
 }

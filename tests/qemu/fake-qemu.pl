@@ -83,6 +83,8 @@ while (my $line = <$c>) {
     if ($cmd eq 'qmp_capabilities' || $cmd eq 'cont') {
         $run = 'running' if $cmd eq 'cont';
         reply($id, '"return": {}');
+    } elsif ($cmd eq 'migrate' && !defined $ENV{FAKE_QEMU_STREAM}) {
+        reply($id, '"error": {"class": "GenericError", "desc": "fake: no FAKE_QEMU_STREAM to write"}');
     } elsif ($cmd eq 'migrate') {
         my ($file) = $line =~ /"uri"\s*:\s*"exec:cat > ([^"]+)"/;
         open(my $in, '<', $ENV{FAKE_QEMU_STREAM}) or die "FAKE_QEMU_STREAM: $!";
