@@ -733,7 +733,7 @@ fn sigterm_ends_the_qemu_processes_and_removes_the_temporary_folder() {
     let mut args = probe_args(&clean(), t.path(), &pidfile, &["--timeout", "120"]);
     args.insert(1, "--src-env".into());
     args.insert(2, "FAKE_QEMU_HANG=migrate".into());
-    let mut child = Command::new(bin())
+    let child = Command::new(bin())
         .args(&args)
         .env("XDG_CACHE_HOME", t.path().join("cache"))
         .env("TMPDIR", t.path().join("tmp"))

@@ -127,10 +127,7 @@ impl CachedQemu {
                 return Ok((path, meta));
             }
         }
-        let meta = match dump_machine(&self.qemu, machine, &self.dir, true, timeout) {
-            Ok(m) => m,
-            Err(e) => return Err(e),
-        };
+        let meta = dump_machine(&self.qemu, machine, &self.dir, true, timeout)?;
         write_json(&meta_path, &meta)?;
         Ok((path, meta))
     }
