@@ -773,3 +773,26 @@ fn sigterm_ends_the_qemu_processes_and_removes_the_temporary_folder() {
         "the temporary folder is left"
     );
 }
+
+#[test]
+fn keep_copies_the_streams_and_logs_and_never_replaces_them() {
+    let t = setup();
+    let keep = t.path().join("kept");
+    let keep_arg = keep.display().to_string();
+    let r = probe(t.path(), &clean(), &["--keep", &keep_arg]);
+    assert_eq!(r.rc, 0, "{}\n{}", r.stdout, r.stderr);
+    let src = fs::read(keep.join("src.mig")).unwrap();
+    assert_eq!(src, fs::read(t.path().join("qemu-10.0-q35.mig")).unwrap());
+    assert!(keep.join("dest-own.mig").exists() && keep.join("dest.log").exists());
+    let pidfile = t.path().join("pids-again");
+    let args = probe_args(&clean(), t.path(), &pidfile, &["--keep", &keep_arg]);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let r = run(&refs, t.path());
+    assert_eq!(r.rc, 252, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("src.mig: exists; not overwritten"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(fs::read(keep.join("src.mig")).unwrap(), src);
+}

@@ -67,6 +67,10 @@ pub struct ProbeArgs {
     /// Dump into a temporary folder that is removed afterwards.
     #[arg(long)]
     pub no_cache: bool,
+    /// Keep A's stream (src.mig), B's own stream (dest-own.mig) and the QEMU logs in DIR
+    /// (existing files are not replaced), e.g. to study a disagreement with `analyze`.
+    #[arg(long, value_name = "DIR")]
+    pub keep: Option<PathBuf>,
     /// Device arguments for both QEMUs, after `--` (e.g. `-- -netdev user,id=n0 -device
     /// e1000e,netdev=n0,romfile=`). Give NICs `romfile=`: option ROM sizes differ between
     /// builds and a ROM of another size fails any load.
@@ -108,6 +112,16 @@ pub fn run(args: &ProbeArgs) -> u8 {
         Ok((path, _)) => path,
         Err(e) => return fail(e.into()),
     };
+    // Refuse before starting any QEMU rather than after the probe ran.
+    if let Some(keep) = &args.keep {
+        if let Some(path) = crate::qemu::probe::KEPT
+            .iter()
+            .map(|n| keep.join(n))
+            .find(|p| p.exists())
+        {
+            return fail(crate::qemu::QemuError::Exists { path }.into());
+        }
+    }
     let bios = match args.bios.as_str() {
         "auto" => Bios::Auto,
         "pattern" => Bios::Pattern,
@@ -124,6 +138,7 @@ pub fn run(args: &ProbeArgs) -> u8 {
         memory_mb: args.memory,
         timeout,
         dest_dump,
+        keep: args.keep.clone(),
     };
     let report = match probe(&cfg) {
         Ok(r) => r,
@@ -204,9 +219,7 @@ fn write_text(
     writeln!(w, "{:12} {:40} real", "", "predicted")?;
     writeln!(w, "{:12} {predicted:40} {real}", "outcome")?;
     let from = match &p.dest_stream_error {
-        None if p.against.len() > 1 => {
-            "B's dump and a stream B wrote of the same guest".to_owned()
-        }
+        None if p.against.len() > 1 => "B's dump and a stream B wrote of the same guest".to_owned(),
         None => "B's dump".to_owned(),
         Some(e) => format!("B's dump only (B could not write a stream: {e})"),
     };

@@ -59,6 +59,8 @@ pub struct ProbeConfig {
     pub timeout: Duration,
     /// B's `-dump-vmstate` for the machine.
     pub dest_dump: PathBuf,
+    /// Copy the streams and QEMU logs into this folder before the temporary one is removed.
+    pub keep: Option<PathBuf>,
 }
 
 /// How a load ended, or is predicted to end.
@@ -225,11 +227,54 @@ pub fn probe(cfg: &ProbeConfig) -> Result<ProbeReport, ProbeError> {
         predicted.dest_stream_error = own_error;
     }
     let real = load(&cfg.dest, &common, dir, &stream, cfg.timeout)?;
+    if let Some(keep) = &cfg.keep {
+        keep_files(dir, keep)?;
+    }
     Ok(ProbeReport {
         stream_bytes,
         predicted,
         real,
     })
+}
+
+/// The files `--keep` copies.
+pub const KEPT: [&str; 5] = ["src.mig", "dest-own.mig", "src.log", "dest-own.log", "dest.log"];
+
+/// Copies what a probe wrote (`src.mig`, `dest-own.mig`, the QEMU logs) into `keep`, never
+/// replacing a file there.
+fn keep_files(dir: &Path, keep: &Path) -> Result<(), QemuError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| QemuError::Io { path, source }
+    };
+    std::fs::create_dir_all(keep).map_err(io(keep))?;
+    for name in [
+        "src.mig",
+        "dest-own.mig",
+        "src.log",
+        "dest-own.log",
+        "dest.log",
+    ] {
+        let from = dir.join(name);
+        if !from.exists() {
+            continue;
+        }
+        let to = keep.join(name);
+        let mut out = match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&to)
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(QemuError::Exists { path: to })
+            }
+            Err(e) => return Err(io(&to)(e)),
+        };
+        let mut input = std::fs::File::open(&from).map_err(io(&from))?;
+        std::io::copy(&mut input, &mut out).map_err(io(&to))?;
+    }
+    Ok(())
 }
 
 fn write_pattern(dir: &Path) -> Result<PathBuf, QemuError> {
