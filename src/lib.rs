@@ -14,5 +14,5 @@ pub mod fuzzing;
 pub mod rename;
 pub mod render;
 pub mod rules;
-pub mod wire;
 pub mod stream;
+pub mod wire;
