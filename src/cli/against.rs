@@ -44,7 +44,10 @@ pub fn decode(input: Input) -> (Decoded, Result<(), StreamError>) {
     let mut dec = Decoder::new(input, &mut sink);
     dec.lenient = true;
     let r = dec.run();
-    let vmdesc = dec.vmdesc.as_ref().and_then(|d| Vmdesc::parse(&d.json).ok());
+    let vmdesc = dec
+        .vmdesc
+        .as_ref()
+        .and_then(|d| Vmdesc::parse(&d.json).ok());
     let summary = std::mem::take(&mut dec.summary);
     (Decoded { summary, vmdesc }, r)
 }
@@ -56,7 +59,8 @@ enum Loaded {
 
 /// What kind of file `path` is, by content (decompressing gzip and xz).
 fn kind(path: &Path) -> Result<Content, String> {
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let file =
+        std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
     let reader = std::io::BufReader::with_capacity(1 << 16, file);
     let (_, _, content) = crate::compressed::open_content(reader, 4096)
         .map_err(|e| format!("{}: {e}", path.display()))?;
@@ -79,8 +83,8 @@ fn load(path: &Path) -> Result<Loaded, u8> {
             Ok(Loaded::Stream(decoded))
         }
         Ok(_) => {
-            let loaded = crate::dump::load_dump(path)
-                .and_then(|d| d.validate_for_layout().map(|()| d));
+            let loaded =
+                crate::dump::load_dump(path).and_then(|d| d.validate_for_layout().map(|()| d));
             loaded.map(Loaded::Dump).map_err(|e| {
                 eprintln!("vmstate-check analyze: {e}");
                 exit::INPUT_ERROR
@@ -112,13 +116,29 @@ pub fn run(args: &AnalyzeArgs, dests: &[std::path::PathBuf], input: Input) -> u8
         })
         .collect();
     let report = check(&src.view(), &views, &RenameTable::builtin());
-    let mode = if args.strict { Mode::Strict } else { Mode::Precise };
+    let mode = if args.strict {
+        Mode::Strict
+    } else {
+        Mode::Precise
+    };
     let stdout = std::io::stdout();
     let color = args.color.enabled(stdout.is_terminal());
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let dest_label = dests.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(" + ");
-    let written = write(&mut out, &report, &name.to_string(), &dest_label, args.format, mode, color)
-        .and_then(|()| out.flush());
+    let dest_label = dests
+        .iter()
+        .map(|d| d.display().to_string())
+        .collect::<Vec<_>>()
+        .join(" + ");
+    let written = write(
+        &mut out,
+        &report,
+        &name.to_string(),
+        &dest_label,
+        args.format,
+        mode,
+        color,
+    )
+    .and_then(|()| out.flush());
     if let Err(e) = written {
         // A reader that went away (`| head`) still gets the verdict in the exit code.
         if e.kind() != std::io::ErrorKind::BrokenPipe {
