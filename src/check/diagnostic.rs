@@ -439,8 +439,48 @@ pub enum Finding {
     MachineUnversioned {
         /// The machine type.
         machine: String,
-        /// What shows that the builds differ.
+        /// What shows that the builds differ (each value says which stream or dump it is from).
         evidence: String,
+        /// The first section whose versions differ (stream label), when the evidence is one.
+        section: Option<String>,
+    },
+    /// Stream: DEST's own stream (written for the same machine and devices) does not send
+    /// this section, so DEST has not registered it: "Unknown savevm section or instance".
+    SectionNotInDestStream {
+        /// The SRC stream section label (idstr and section id).
+        section: String,
+        /// The SRC instance id.
+        instance_id: u32,
+        /// The destination stream that lacks it.
+        dest_stream: String,
+        /// Instance ids DEST's stream has for the same idstr (another numbering), if any.
+        dest_instances: Vec<u32>,
+    },
+    /// Stream: SRC sends an older (sub)section version than DEST writes; DEST's minimum is not
+    /// on the wire, so whether it still accepts it is unknown without a dump that lists it.
+    MinimumVersionUnknown {
+        /// The SRC stream section label.
+        section: String,
+        /// The subsection, when the version is a subsection's.
+        description: Option<String>,
+        /// Version SRC sends.
+        src: i64,
+        /// Version DEST writes (its `version_id`, from its own stream).
+        dest_written: i64,
+        /// The destination stream it was read from.
+        dest_stream: String,
+    },
+    /// Stream: a CPU identity value DEST's `cpu_post_load` compares with its own model
+    /// (PowerPC PVR) differs.
+    CpuModelMismatch {
+        /// The SRC stream section label of the `cpu` section.
+        section: String,
+        /// The field (`env.spr[287] (SPR_PVR)`).
+        field: String,
+        /// SRC's value (from SRC's stream).
+        src: String,
+        /// DEST's value (from DEST's own stream).
+        dest: String,
     },
 }
 
@@ -706,14 +746,17 @@ impl Finding {
             | FieldShift { section, .. }
             | ClassRenamed { section, .. }
             | VmsdAmbiguous { section, .. }
-            | CpuRegisterListMismatch { section, .. } => Some(section),
+            | CpuRegisterListMismatch { section, .. }
+            | SectionNotInDestStream { section, .. }
+            | MinimumVersionUnknown { section, .. }
+            | CpuModelMismatch { section, .. } => Some(section),
+            MachineUnversioned { section, .. } => section.as_deref(),
             MachineTypeMismatch { .. }
             | StreamMachineMismatch { .. }
             | RamBlockMissing { .. }
             | RamBlockSizeMismatch { .. }
             | RamPageSizeMismatch { .. }
-            | ConfigurationMismatch { .. }
-            | MachineUnversioned { .. } => None,
+            | ConfigurationMismatch { .. } => None,
         }
     }
 }

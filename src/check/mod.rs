@@ -3,6 +3,7 @@
 //! emits [`Diagnostic`]s.
 
 pub mod against;
+pub mod inventory;
 mod diagnostic;
 mod faithful;
 mod precise;

@@ -431,19 +431,57 @@ pub fn explain_finding(finding: &Finding) -> String {
             dest,
             unknown_indexes,
         } => {
+            if unknown_indexes.is_empty() {
+                format!(
+                    "\"{section}\": field \"{field}\": SRC's stream sends {src}, DEST's own stream (its cpu section) allows at most {dest}: \"Invalid value {src} expecting positive value <= {dest}\""
+                )
+            } else {
+                let more = (*src as usize).saturating_sub(unknown_indexes.len());
+                format!(
+                    "\"{section}\": field \"{field}\": SRC's stream sends {src} register index(es) that DEST's own stream (its cpu section, {dest} registers) does not list, so cpu_post_load fails: {}{}",
+                    unknown_indexes.join(", "),
+                    if more > 0 { format!(" and {more} more") } else { String::new() }
+                )
+            }
+        }
+        Finding::MachineUnversioned { machine, evidence, .. } => format!(
+            "machine type \"{machine}\" has no version, so QEMU promises no migration compatibility between different builds, and SRC and DEST differ ({evidence})"
+        ),
+        Finding::SectionNotInDestStream {
+            section,
+            instance_id,
+            dest_stream,
+            dest_instances,
+        } => {
             let mut text = format!(
-                "\"{section}\": field \"{field}\": SRC sends {src}, DEST (from its own cpu section) allows {dest}"
+                "\"{section}\" instance {instance_id} is sent by SRC but DEST's own stream {dest_stream} does not send it: DEST has not registered it (\"Unknown savevm section or instance\")"
             );
-            if !unknown_indexes.is_empty() {
-                text.push_str(&format!(
-                    "; register indexes DEST does not know: {}",
-                    unknown_indexes.join(", ")
-                ));
+            if !dest_instances.is_empty() {
+                let ids: Vec<String> = dest_instances.iter().map(u32::to_string).collect();
+                text.push_str(&format!("; DEST's stream has instance {} of it", ids.join(", ")));
             }
             text
         }
-        Finding::MachineUnversioned { machine, evidence } => format!(
-            "machine type \"{machine}\" has no version, so QEMU promises no migration compatibility between different builds, and SRC and DEST differ ({evidence})"
+        Finding::MinimumVersionUnknown {
+            section,
+            description,
+            src,
+            dest_written,
+            dest_stream,
+        } => format!(
+            "{}: SRC sends version {src}, DEST's own stream {dest_stream} writes {dest_written}; DEST's minimum_version_id is not on the wire (give DEST's dump if it lists this vmsd)",
+            match description {
+                Some(d) => format!("\"{section}\" subsection \"{d}\""),
+                None => format!("\"{section}\""),
+            }
+        ),
+        Finding::CpuModelMismatch {
+            section,
+            field,
+            src,
+            dest,
+        } => format!(
+            "\"{section}\": field \"{field}\": SRC's stream sends {src}, DEST's own stream has {dest}: DEST's cpu_post_load refuses a CPU model its pvr_match does not accept"
         ),
     }
 }
