@@ -444,32 +444,6 @@ pub enum Finding {
         /// The first section whose versions differ (stream label), when the evidence is one.
         section: Option<String>,
     },
-    /// Stream: DEST's own stream (written for the same machine and devices) does not send
-    /// this section, so DEST has not registered it: "Unknown savevm section or instance".
-    SectionNotInDestStream {
-        /// The SRC stream section label (idstr and section id).
-        section: String,
-        /// The SRC instance id.
-        instance_id: u32,
-        /// The destination stream that lacks it.
-        dest_stream: String,
-        /// Instance ids DEST's stream has for the same idstr (another numbering), if any.
-        dest_instances: Vec<u32>,
-    },
-    /// Stream: SRC sends an older (sub)section version than DEST writes; DEST's minimum is not
-    /// on the wire, so whether it still accepts it is unknown without a dump that lists it.
-    MinimumVersionUnknown {
-        /// The SRC stream section label.
-        section: String,
-        /// The subsection, when the version is a subsection's.
-        description: Option<String>,
-        /// Version SRC sends.
-        src: i64,
-        /// Version DEST writes (its `version_id`, from its own stream).
-        dest_written: i64,
-        /// The destination stream it was read from.
-        dest_stream: String,
-    },
     /// Stream: a CPU identity value DEST's `cpu_post_load` compares with its own model
     /// (PowerPC PVR) differs.
     CpuModelMismatch {
@@ -483,66 +457,6 @@ pub enum Finding {
         dest: String,
     },
 }
-
-/// A run of fields between two aligned ones: what SRC sends there and what DEST reads.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ByteRun {
-    /// The section key (or stream section label).
-    pub section: String,
-    /// The vmsd holding the fields.
-    pub description: String,
-    /// SRC fields of the run.
-    pub src_fields: Vec<String>,
-    /// DEST fields of the run.
-    pub dest_fields: Vec<String>,
-    /// Bytes SRC sends for the run.
-    pub src_bytes: i64,
-    /// Bytes DEST reads for the run.
-    pub dest_bytes: i64,
-}
-
-impl ByteRun {
-    /// The finding for a run whose byte counts differ (None when they agree), judged the same
-    /// way by every comparator. A side whose lengths are not known (a dump from QEMU before
-    /// 8.1 has no `num`) counts each field once, so its true count may be larger: only a
-    /// shortfall on the other side is certain ([`Finding::LayoutMismatch`]); otherwise the
-    /// run is undecidable ([`Finding::ArrayLengthUnknown`]).
-    pub fn unequal(self, src_lengths_known: bool, dest_lengths_known: bool) -> Option<Finding> {
-        let ByteRun {
-            section,
-            description,
-            src_fields,
-            dest_fields,
-            src_bytes,
-            dest_bytes,
-        } = self;
-        if src_bytes == dest_bytes {
-            return None;
-        }
-        let undecidable = (src_bytes < dest_bytes && !src_lengths_known)
-            || (dest_bytes < src_bytes && !dest_lengths_known);
-        Some(if undecidable {
-            Finding::ArrayLengthUnknown {
-                section,
-                description,
-                src_fields,
-                dest_fields,
-                src_bytes,
-                dest_bytes,
-            }
-        } else {
-            Finding::LayoutMismatch {
-                section,
-                description,
-                src_fields,
-                dest_fields,
-                src_bytes,
-                dest_bytes,
-            }
-        })
-    }
-}
-
 
 /// One finding with its certainty and the wire entity it is about.
 ///
@@ -608,18 +522,6 @@ impl Diagnostic {
             vmsd: None,
             classes: Vec::new(),
         }
-    }
-
-    /// A finding of the engines being replaced by the wire comparator: its certainty is the
-    /// rule's first class (a conditional one names the rule's summary as its condition).
-    pub fn legacy(finding: Finding) -> Self {
-        let rule = finding.rule_entry();
-        let certainty = match rule.certainty.first() {
-            Some(rules::CertaintyClass::WireCompatible) => Certainty::WireCompatible,
-            Some(rules::CertaintyClass::Conditional) => Certainty::Conditional(rule.summary.into()),
-            _ => Certainty::Certain,
-        };
-        Diagnostic::new(finding, certainty)
     }
 
     /// A certain finding.
@@ -747,8 +649,6 @@ impl Finding {
             | ClassRenamed { section, .. }
             | VmsdAmbiguous { section, .. }
             | CpuRegisterListMismatch { section, .. }
-            | SectionNotInDestStream { section, .. }
-            | MinimumVersionUnknown { section, .. }
             | CpuModelMismatch { section, .. } => Some(section),
             MachineUnversioned { section, .. } => section.as_deref(),
             MachineTypeMismatch { .. }

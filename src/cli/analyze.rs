@@ -71,9 +71,9 @@ pub struct AnalyzeArgs {
     /// Let --extract overwrite existing files.
     #[arg(long, requires = "extract")]
     pub force: bool,
-    /// Check the stream against the destination: its `-dump-vmstate` JSON, a stream the
-    /// destination QEMU wrote for the same machine and devices (told apart by content), or
-    /// both (give --against twice); the exit code is the number of problems (capped at 255).
+    /// Check the stream against what the destination reads: its `-dump-vmstate` JSON, or a
+    /// stream it wrote for the same machine and devices (told apart by content), or both
+    /// (give --against twice); the exit code is the number of counted problems (capped at 255).
     #[arg(long, value_name = "DEST.json|DEST.mig", conflicts_with_all = ["extract", "memory"])]
     pub against: Vec<PathBuf>,
     /// With --against: `error[rule]: ...` lines and a summary, or the checker's JSON report.
@@ -116,7 +116,7 @@ pub fn open_stream(path: &std::path::Path) -> Result<Input, u8> {
         })?;
         std::fs::File::from(fd)
     } else {
-        std::fs::File::open(path).map_err(|e| {
+        std::fs::File::open(&path).map_err(|e| {
             eprintln!("vmstate-check analyze: cannot open {name}: {e}");
             exit::INPUT_ERROR
         })?

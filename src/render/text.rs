@@ -447,34 +447,6 @@ pub fn explain_finding(finding: &Finding) -> String {
         Finding::MachineUnversioned { machine, evidence, .. } => format!(
             "machine type \"{machine}\" has no version, so QEMU promises no migration compatibility between different builds, and SRC and DEST differ ({evidence})"
         ),
-        Finding::SectionNotInDestStream {
-            section,
-            instance_id,
-            dest_stream,
-            dest_instances,
-        } => {
-            let mut text = format!(
-                "\"{section}\" instance {instance_id} is sent by SRC but DEST's own stream {dest_stream} does not send it: DEST has not registered it (\"Unknown savevm section or instance\")"
-            );
-            if !dest_instances.is_empty() {
-                let ids: Vec<String> = dest_instances.iter().map(u32::to_string).collect();
-                text.push_str(&format!("; DEST's stream has instance {} of it", ids.join(", ")));
-            }
-            text
-        }
-        Finding::MinimumVersionUnknown {
-            section,
-            description,
-            src,
-            dest_written,
-            dest_stream,
-        } => format!(
-            "{}: SRC sends version {src}, DEST's own stream {dest_stream} writes {dest_written}; DEST's minimum_version_id is not on the wire (give DEST's dump if it lists this vmsd)",
-            match description {
-                Some(d) => format!("\"{section}\" subsection \"{d}\""),
-                None => format!("\"{section}\""),
-            }
-        ),
         Finding::CpuModelMismatch {
             section,
             field,
