@@ -407,6 +407,7 @@ fn ram_blocks(report: &mut Report, src: &Summary, dest: &Summary) {
         return;
     }
     let by_name: HashMap<&str, &crate::stream::ram::RamBlock> = dest.blocks.iter().map(|b| (b.name.as_str(), b)).collect();
+    let first = report.diagnostics.len();
     for b in &src.blocks {
         let Some(d) = by_name.get(b.name.as_str()) else {
             report.push(
@@ -435,5 +436,10 @@ fn ram_blocks(report: &mut Report, src: &Summary, dest: &Summary) {
                 );
             }
         }
+    }
+    // Each is about the `ram` section (the handler that fails: "error while loading state
+    // for instance 0x0 of device 'ram'").
+    for d in &mut report.diagnostics[first..] {
+        d.vmsd = Some("ram".into());
     }
 }
