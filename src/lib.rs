@@ -10,6 +10,7 @@ pub mod compressed;
 pub mod dump;
 pub mod error;
 pub mod exit;
+pub mod fuzzing;
 pub mod rename;
 pub mod render;
 pub mod rules;

@@ -41,9 +41,10 @@ impl Decoded {
     }
 }
 
-/// Decodes `input` (named `name` in findings) leniently (subsection names as really sent),
-/// keeping the `cpu` values; the error, if any, comes with what was seen before it.
-pub fn decode(name: &str, input: Input) -> (Decoded, Result<(), StreamError>) {
+/// Decodes `input` leniently (subsection names as really sent), keeping the `cpu` values;
+/// the error, if any, comes with what was seen before it. The facts are unnamed
+/// ([`StreamFacts::file`] empty) until the caller names them.
+pub fn decode(input: Input) -> (Decoded, Result<(), StreamError>) {
     let mut sink = FactsSink::default();
     let (summary, vmdesc, r) = {
         let mut dec = Decoder::new(input, &mut sink);
@@ -52,7 +53,7 @@ pub fn decode(name: &str, input: Input) -> (Decoded, Result<(), StreamError>) {
         let vmdesc = dec.vmdesc.as_ref().and_then(|d| Vmdesc::parse(&d.json).ok());
         (std::mem::take(&mut dec.summary), vmdesc, r)
     };
-    let facts = StreamFacts::new(name, &summary, sink.cpus, r.is_ok());
+    let facts = StreamFacts::new("", &summary, sink.cpus, r.is_ok());
     (Decoded { summary, vmdesc, facts }, r)
 }
 
@@ -78,7 +79,8 @@ fn load(path: &Path) -> Result<Loaded, u8> {
         }
         Ok(Content::MigrationStream) => {
             let input = open_stream(path)?;
-            let (decoded, r) = decode(&path.display().to_string(), input);
+            let (mut decoded, r) = decode(input);
+            decoded.facts.file = path.display().to_string();
             if let Err(e) = r {
                 eprintln!("vmstate-check analyze: {}: {e}", path.display());
                 return Err(exit::STREAM_ERROR);
@@ -106,7 +108,8 @@ pub fn run(args: &AnalyzeArgs, dests: &[std::path::PathBuf], input: Input) -> u8
         }
     }
     let name = args.file.display();
-    let (src, r) = decode(&name.to_string(), input);
+    let (mut src, r) = decode(input);
+    src.facts.file = name.to_string();
     if let Err(e) = &r {
         // Report what could be checked before the damage, but the stream error wins.
         eprintln!("vmstate-check analyze: {name}: {e}");
