@@ -15,5 +15,5 @@ pub mod qemu;
 pub mod rename;
 pub mod render;
 pub mod rules;
-pub mod wire;
 pub mod stream;
+pub mod wire;

@@ -402,9 +402,7 @@ fn write_checks(
         let label = format!("{} -> {}", check.src, check.dest);
         match mode {
             // A single faithful check prints upstream's lines and nothing else.
-            Mode::Faithful if lone => {
-                render::text::write_text(w, check.diagnostics, color)?
-            }
+            Mode::Faithful if lone => render::text::write_text(w, check.diagnostics, color)?,
             Mode::Faithful => {
                 writeln!(w, "== {label}")?;
                 render::text::write_text(w, check.diagnostics, color)?;
