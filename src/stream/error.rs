@@ -27,6 +27,9 @@ pub enum ErrorKind {
     /// The reader of standard output went away (`| head`): not an error of the stream.
     #[error("output closed by its reader")]
     OutputClosed,
+    /// The sink asked the decoder to stop (its `progress` returned false).
+    #[error("stopped by the consumer")]
+    Stopped,
 }
 
 /// A decoding error with its location in the stream.
@@ -86,18 +89,76 @@ impl StreamError {
     }
 }
 
+/// Longest section name or field path shown in an error line (real ones are < 100).
+const MAX_NAME: usize = 160;
+/// Longest problem description shown in an error line.
+const MAX_MESSAGE: usize = 400;
+
+/// `s` made safe for one line of a terminal or log: control bytes (newline, NUL, ESC ...)
+/// and other non-printing characters become `\n`, `\xNN` or `\u{NNNN}` escapes (so text
+/// from a stream can never forge a second line or drive the terminal), and text beyond
+/// `max` characters is cut with a note of how much was left out.
+pub fn one_line(s: &str, max: usize) -> String {
+    let mut out = String::with_capacity(s.len().min(max) + 16);
+    for (shown, (i, c)) in s.char_indices().enumerate() {
+        if shown >= max {
+            out.push_str(&format!("... ({} more bytes)", s.len() - i));
+            return out;
+        }
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c if c.is_control()
+                || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') =>
+            {
+                out.push_str(&format!("\\u{{{:04x}}}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 impl fmt::Display for StreamError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "offset {} (0x{:x})", self.offset, self.offset)?;
         if let Some(s) = &self.section {
-            write!(f, ", section '{s}'")?;
+            write!(f, ", section '{}'", one_line(s, MAX_NAME))?;
         }
         if let Some(p) = &self.path {
-            write!(f, ", field '{p}'")?;
+            write!(f, ", field '{}'", one_line(p, MAX_NAME))?;
         }
-        write!(f, ": {}", self.kind)
+        write!(f, ": {}", one_line(&self.kind.to_string(), MAX_MESSAGE))
     }
 }
 
 /// Result alias of the stream reader.
 pub type Result<T> = std::result::Result<T, StreamError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_from_the_stream_stay_on_one_line() {
+        let e = StreamError::invalid(7, "unknown RAM block 'a\nvmstate-check: forged'")
+            .in_section("x\0y\u{1b}[31m (3)");
+        let line = e.to_string();
+        assert!(!line.contains('\n') && !line.contains('\0') && !line.contains('\u{1b}'));
+        assert!(line.contains("'x\\x00y\\x1b[31m (3)'"), "{line}");
+        assert!(line.contains("a\\nvmstate-check"), "{line}");
+    }
+
+    #[test]
+    fn long_values_are_cut() {
+        let long = "n".repeat(10_000_000);
+        let e = StreamError::invalid(0, format!("field '{long}'")).at_path(&long);
+        let line = e.to_string();
+        assert!(line.len() < 1000, "{}", line.len());
+        assert!(line.contains("more bytes)"), "{line}");
+    }
+}

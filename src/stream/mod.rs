@@ -16,6 +16,7 @@ pub mod input;
 pub mod json;
 pub mod output;
 pub mod ram;
+pub mod sink;
 pub mod vmdesc;
 
 use decode::{Decoder, Summary};
@@ -28,13 +29,9 @@ use output::StateWriter;
 pub fn state_json(input: Input, memory: bool) -> (Vec<u8>, Result<Summary, StreamError>) {
     let mut out: Vec<u8> = Vec::new();
     let result = {
-        let mut writer = StateWriter::new(Some(&mut out), memory);
-        let r = {
-            let mut dec = Decoder::new(input, &mut writer);
-            dec.run().map(|_| std::mem::take(&mut dec.summary))
-        };
-        let fin = writer.finish(true);
-        r.and_then(|s| fin.map(|_| s))
+        let mut writer = StateWriter::new(Some(&mut out), memory).newline(true);
+        let mut dec = Decoder::new(input, &mut writer);
+        dec.run().map(|_| std::mem::take(&mut dec.summary))
     };
     (out, result)
 }
