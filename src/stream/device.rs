@@ -305,15 +305,16 @@ impl<'a> PayloadDecoder<'a> {
             let name = str_key(f, "name").ok_or_else(|| self.err("vmdesc field without a name"))?;
             // Consecutive entries with the same name are pieces of one array (10.0 splits
             // arrays of pointers into runs of NULL and set elements, and leaves the last
-            // element without an index): one JSON list as soon as it has two elements, a
-            // plain value for one (as upstream merges them).
+            // element without an index): one JSON list unless it has exactly one element,
+            // which is a plain value (as upstream merges them).
             let mut j = i + 1;
             let mut elements = element_count(f);
             while j < fields.len() && str_key(&fields[j], "name") == Some(name) {
                 elements = elements.saturating_add(element_count(&fields[j]));
                 j += 1;
             }
-            let list = elements > 1;
+            // (An `array_len` of 0, which QEMU never writes, is an empty list.)
+            let list = elements != 1;
             self.out.key(name).map_err(io_err)?;
             if list {
                 self.out.begin_array().map_err(io_err)?;

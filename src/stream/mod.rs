@@ -3,11 +3,9 @@
 //!
 //! Layers: [`input`] (positioned buffered reads) → [`decode`] (records, RAM) and [`device`]
 //! (vmdesc-driven VMState payloads) → [`output`] / [`extract`] (what the user sees);
-//! [`vmdesc`] finds the description JSON; [`against`] runs `--against` (the comparator itself
-//! is [`crate::check::against`]).
+//! [`vmdesc`] finds the description JSON; `--against` glue is [`crate::cli::against`] (the comparator
+//! is [`crate::check::against`]). The command-line glue is in [`crate::cli::analyze`].
 
-pub mod against;
-pub mod cli;
 pub mod decode;
 pub mod device;
 pub mod error;

@@ -1,4 +1,8 @@
-//! The command line: argument definitions and the dispatch that `main.rs` calls.
+//! The command line: argument definitions and the dispatch that `main.rs` calls. All CLI
+//! code lives under `src/cli/`, one file of glue per subcommand ([`analyze`], [`against`]).
+
+pub mod against;
+pub mod analyze;
 
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
@@ -42,7 +46,7 @@ Example:
 #[derive(Debug, Parser)]
 #[command(
     name = "vmstate-check",
-    version,
+    version = env!("VMSTATE_CHECK_VERSION"),
     about = "Check QEMU -dump-vmstate files and migration streams for migration breaks",
     long_about = LONG_ABOUT,
     after_help = AFTER_HELP,
@@ -95,7 +99,7 @@ pub struct CheckOpts {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Decode a migration stream (successor of QEMU's scripts/analyze-migration.py).
-    Analyze(crate::stream::cli::AnalyzeArgs),
+    Analyze(analyze::AnalyzeArgs),
     /// Check every ordered pair of several dumps (e.g. one per QEMU release) in one run.
     Matrix {
         /// Two or more -dump-vmstate files; each is read once.
@@ -144,13 +148,28 @@ impl ColorChoice {
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(err) => {
+        Err(err) if err.use_stderr() => {
             let _ = err.print();
-            return ExitCode::from(if err.use_stderr() {
-                exit::USAGE
+            return ExitCode::from(exit::USAGE);
+        }
+        Err(err) => {
+            // --help / --version: the text is the output, so failing to write it (a full
+            // disk, a closed stdout) is an output error, not success.
+            let mut out = io::stdout().lock();
+            let styled = err.render();
+            let text = if out.is_terminal() {
+                styled.ansi().to_string()
             } else {
-                exit::OK
-            });
+                styled.to_string()
+            };
+            return match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+                Ok(()) => ExitCode::from(exit::OK),
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::from(exit::OK),
+                Err(e) => {
+                    eprintln!("vmstate-check: error: cannot write output: {e}");
+                    ExitCode::from(exit::OUTPUT_ERROR)
+                }
+            };
         }
     };
     ExitCode::from(run(&cli))
@@ -159,7 +178,7 @@ pub fn main() -> ExitCode {
 /// Runs a parsed command line and returns the exit code.
 pub fn run(cli: &Cli) -> u8 {
     let result = match &cli.command {
-        Some(Command::Analyze(args)) => return crate::stream::cli::run(args),
+        Some(Command::Analyze(args)) => return analyze::run(args),
         Some(Command::Matrix { dumps, opts }) => {
             let pairs: Vec<(usize, usize)> = (0..dumps.len())
                 .flat_map(|i| {
@@ -213,6 +232,12 @@ fn check(opts: &CheckOpts, files: &[PathBuf], pairs: &[(usize, usize)]) -> Resul
         .map(|file| load_dump(file))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| input_error(&e))?;
+    if mode != Mode::Faithful {
+        // The default mode keeps upstream's behaviour; the layout modes refuse a vacuous pass.
+        for dump in &dumps {
+            dump.validate_for_layout().map_err(|e| input_error(&e))?;
+        }
+    }
 
     let mut results: Vec<Vec<Diagnostic>> = Vec::with_capacity(pairs.len());
     let mut failure = None;

@@ -1,14 +1,17 @@
-//! Command-line entry of `vmstate-check analyze`.
+//! Glue of `vmstate-check analyze`: arguments, opening the input, running the decoder
+//! ([`crate::stream`]) and rendering its output, warnings and errors.
 
-use super::decode::{Decoder, IterableState, NullSink, Sink, Warning};
-use super::error::{one_line, ErrorKind, StreamError};
-use super::extract::Extractor;
-use super::input::Input;
-use super::json::{write_value, ValueWriter};
-use super::output::StateWriter;
-use super::ram::{Page, RamBlock};
 use crate::cli::{ColorChoice, Format};
+use crate::compressed::{Compression, Content};
+use crate::error::one_line;
 use crate::exit;
+use crate::stream::decode::{Decoder, IterableState, NullSink, Sink, Warning};
+use crate::stream::error::{ErrorKind, StreamError};
+use crate::stream::extract::Extractor;
+use crate::stream::input::Input;
+use crate::stream::json::{write_value, ValueWriter};
+use crate::stream::output::StateWriter;
+use crate::stream::ram::{Page, RamBlock};
 use clap::{Args, ValueEnum};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -27,8 +30,9 @@ pub enum DumpKind {
 pub struct AnalyzeArgs {
     /// Migration stream file (`-` for standard input; mapped-ram streams need a file).
     pub file: PathBuf,
-    /// What to print: the decoded state or the stream's vmdesc JSON.
-    #[arg(short = 'd', long = "dump", value_enum, default_value = "state")]
+    /// What to print: the decoded state or the stream's vmdesc JSON (`analyze-migration.py
+    /// -d`; long form only, because `-d` means `--dest` at the top level).
+    #[arg(long = "dump", value_enum, default_value = "state")]
     pub dump: DumpKind,
     /// Also print RAM contents, one entry per page record (state mode).
     #[arg(short = 'm', long)]
@@ -54,38 +58,102 @@ pub struct AnalyzeArgs {
     pub color: ColorChoice,
 }
 
-/// Opens the stream: a regular file is read with random access; a named pipe, `<(...)`, a
-/// terminal or a socket is streamed like standard input; a directory is an input error.
+/// How many leading bytes are looked at to recognise a compressed or a wrong-kind input.
+const SNIFF_LEN: usize = 4096;
+
+/// Opens the stream: a regular file directly (seekable), gzip and xz files (recognised by
+/// magic, see [`crate::compressed`]) through a streaming decompressor as a pipe-like input,
+/// standard input as a pipe unless it is a redirected regular file. Inputs of the wrong kind
+/// (a `-dump-vmstate` file, a zstd file ...) get one line saying what they are.
 fn open(args: &AnalyzeArgs) -> Result<Input, u8> {
     let name = args.file.display();
-    let fail = |what: &str, e: &dyn std::fmt::Display| {
-        eprintln!("vmstate-check analyze: {what}: {e}");
-        exit::INPUT_ERROR
+    // Content that is not a migration stream (JSON, a foreign container) exits like any
+    // other stream that cannot be decoded (253), with a line that says what it is instead.
+    let fail = |what: &dyn std::fmt::Display| {
+        eprintln!("vmstate-check analyze: {name}: {what}");
+        exit::STREAM_ERROR
     };
-    let f = if args.file.as_os_str() == "-" {
+    let file = if args.file.as_os_str() == "-" {
         // Read fd 0 directly (no second buffer); a redirected regular file stays seekable.
         use std::os::fd::AsFd;
-        let fd = std::io::stdin()
-            .as_fd()
-            .try_clone_to_owned()
-            .map_err(|e| fail("cannot read standard input", &e))?;
+        let fd = std::io::stdin().as_fd().try_clone_to_owned().map_err(|e| {
+            eprintln!("vmstate-check analyze: cannot read standard input: {e}");
+            exit::INPUT_ERROR
+        })?;
         std::fs::File::from(fd)
     } else {
-        std::fs::File::open(&args.file).map_err(|e| fail(&format!("cannot open {name}"), &e))?
+        std::fs::File::open(&args.file).map_err(|e| {
+            eprintln!("vmstate-check analyze: cannot open {name}: {e}");
+            exit::INPUT_ERROR
+        })?
     };
-    let meta = f
-        .metadata()
-        .map_err(|e| fail(&format!("cannot read {name}"), &e))?;
+    let meta = file.metadata().map_err(|e| {
+        eprintln!("vmstate-check analyze: cannot read {name}: {e}");
+        exit::INPUT_ERROR
+    })?;
     if meta.is_dir() {
-        return Err(fail(
-            &name.to_string(),
-            &"is a directory, not a migration stream",
-        ));
+        eprintln!("vmstate-check analyze: {name}: is a directory, not a migration stream");
+        return Err(exit::INPUT_ERROR);
     }
-    if meta.is_file() {
-        return Input::from_file(f).map_err(|e| fail(&format!("cannot read {name}"), &e));
+    // Anything else that is not a regular file (a named pipe, `<(...)`, a terminal, a
+    // socket) is read front to back like standard input.
+    let regular = meta.is_file();
+    if regular {
+        // Sniff without moving the file position (stdin may be a file opened at an offset).
+        use std::os::unix::fs::FileExt;
+        let start = if args.file.as_os_str() == "-" {
+            use std::io::Seek;
+            (&file).stream_position().unwrap_or(0)
+        } else {
+            0
+        };
+        let mut head = vec![0u8; SNIFF_LEN];
+        let mut got = 0;
+        while got < head.len() {
+            match file.read_at(&mut head[got..], start + got as u64) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    eprintln!("vmstate-check analyze: cannot read {name}: {e}");
+                    return Err(exit::INPUT_ERROR);
+                }
+            }
+        }
+        head.truncate(got);
+        if Compression::sniff(&head) == Compression::Plain {
+            check_content(Content::sniff(&head)).map_err(|what| fail(&what))?;
+            if start == 0 {
+                if let Ok(i) = Input::from_file(file.try_clone().map_err(|_| exit::INPUT_ERROR)?) {
+                    return Ok(i);
+                }
+            }
+        }
     }
-    Ok(Input::from_pipe(Box::new(f)))
+    // A pipe, or a compressed file: read it front to back through the decompressor.
+    let mut raw = std::io::BufReader::with_capacity(1 << 16, file);
+    let head = crate::compressed::peek(&mut raw, SNIFF_LEN).map_err(|e| fail(&e))?;
+    if Compression::sniff(head) == Compression::Plain {
+        // No decompressor in between: the pipe is read through one buffer less.
+        check_content(Content::sniff(head)).map_err(|what| fail(&what))?;
+        return Ok(Input::from_pipe(Box::new(raw)));
+    }
+    let (reader, compression, content) =
+        crate::compressed::open_content(raw, SNIFF_LEN).map_err(|e| fail(&e))?;
+    if let Some(what) = compression.unsupported_message() {
+        return Err(fail(&what));
+    }
+    check_content(content).map_err(|what| fail(&what))?;
+    Ok(Input::from_pipe(Box::new(reader)))
+}
+
+/// Refuses content that is not a migration stream but is recognisably something else.
+fn check_content(content: Content) -> Result<(), &'static str> {
+    match content {
+        Content::DumpVmstate => Err("this looks like a -dump-vmstate file, not a migration stream (compare dumps with `vmstate-check -s OLD.json -d NEW.json`, or give it to `analyze --against`)"),
+        Content::Json => Err("this is a JSON file, not a migration stream"),
+        Content::MigrationStream | Content::Other => Ok(()),
+    }
 }
 
 /// Prints an error line and returns its exit code.
@@ -146,35 +214,44 @@ impl Sink for Rendered<'_> {
         key: &str,
         blocks: &[RamBlock],
         page_size: u64,
-    ) -> super::error::Result<()> {
+    ) -> crate::stream::error::Result<()> {
         self.inner.ram_start(key, blocks, page_size)
     }
-    fn ram_page(&mut self, block: usize, offset: u64, page: Page<'_>) -> super::error::Result<()> {
+    fn ram_page(
+        &mut self,
+        block: usize,
+        offset: u64,
+        page: Page<'_>,
+    ) -> crate::stream::error::Result<()> {
         self.inner.ram_page(block, offset, page)
     }
-    fn ram_end(&mut self) -> super::error::Result<()> {
+    fn ram_end(&mut self) -> crate::stream::error::Result<()> {
         self.inner.ram_end()
     }
-    fn iterable_start(&mut self, key: &str) -> super::error::Result<()> {
+    fn iterable_start(&mut self, key: &str) -> crate::stream::error::Result<()> {
         self.inner.iterable_start(key)
     }
-    fn iterable_end(&mut self, key: &str, state: &IterableState) -> super::error::Result<()> {
+    fn iterable_end(
+        &mut self,
+        key: &str,
+        state: &IterableState,
+    ) -> crate::stream::error::Result<()> {
         self.inner.iterable_end(key, state)
     }
-    fn section_begin(&mut self, key: &str) -> super::error::Result<()> {
+    fn section_begin(&mut self, key: &str) -> crate::stream::error::Result<()> {
         self.inner.section_begin(key)
     }
     fn values(&mut self) -> &mut dyn ValueWriter {
         self.inner.values()
     }
-    fn section_end(&mut self, key: &str) -> super::error::Result<()> {
+    fn section_end(&mut self, key: &str) -> crate::stream::error::Result<()> {
         self.inner.section_end(key)
     }
     fn warning(&mut self, warning: Warning) {
         let line = format!(
             "vmstate-check analyze: {}: warning: {}",
             self.file,
-            one_line(&warning.to_string(), 600)
+            one_line(&warning.to_string())
         );
         match &self.bar {
             Some(pb) => pb.suspend(|| eprintln!("{line}")),
@@ -188,7 +265,7 @@ impl Sink for Rendered<'_> {
         }
         self.inner.progress(offset, total)
     }
-    fn finish(&mut self) -> super::error::Result<()> {
+    fn finish(&mut self) -> crate::stream::error::Result<()> {
         if let Some(pb) = self.bar.take() {
             pb.finish_and_clear();
         }
@@ -218,7 +295,7 @@ fn decode_into(
 /// looked for the vmdesc (whose result is reused).
 enum DecodeFrom {
     Start(Input),
-    Probed(Input, Option<super::vmdesc::Vmdesc>),
+    Probed(Input, Option<crate::stream::vmdesc::Vmdesc>),
 }
 
 /// Runs `analyze`; returns the process exit code.
@@ -308,7 +385,7 @@ fn run_extract(args: &AnalyzeArgs, dir: &std::path::Path, input: Input) -> u8 {
             let mut w = std::io::BufWriter::new(f);
             write_value(&mut w, &d.json, 0)
                 .and_then(|_| w.flush())
-                .map_err(super::output::out_err)
+                .map_err(crate::stream::output::out_err)
         });
         if let Err(e) = r {
             return report(args, &e, None);
