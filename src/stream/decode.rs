@@ -379,7 +379,7 @@ impl<'a> Decoder<'a> {
 
     fn tick(&mut self) -> Result<()> {
         self.records += 1;
-        if self.records.is_multiple_of(PROGRESS_EVERY) {
+        if self.records % PROGRESS_EVERY == 0 {
             let pos = self.input.pos();
             if !self.sink.progress(pos, self.input.len()) {
                 return Err(StreamError::new(pos, ErrorKind::Stopped));

@@ -282,23 +282,38 @@ impl<'a> PayloadDecoder<'a> {
     /// (for measuring an array of pointers against the footer).
     fn vmsd_entries(&mut self, desc: &Value, tail: Option<u64>) -> Result<()> {
         let subs = arr_key(desc, "subsections");
-        let mut subs_size: Option<u64> = Some(0);
-        for s in subs {
-            subs_size = subs_size.and_then(|t| {
-                let name = str_key(s, "vmsd_name")?;
-                t.checked_add(6 + name.len() as u64)?
-                    .checked_add(fixed_size(s)?)
-            });
-        }
-        let after_fields = match (tail, subs_size) {
-            (Some(t), Some(s)) => t.checked_add(s),
-            _ => None,
-        };
-        self.fields(arr_key(desc, "fields"), after_fields)?;
+        self.fields(arr_key(desc, "fields"), subs, tail)?;
         self.subsections(subs)
     }
 
-    fn fields(&mut self, fields: &[Value], tail: Option<u64>) -> Result<()> {
+    /// Bytes that follow field `fields[next - 1]` up to the end of its section, when the
+    /// vmdesc fixes them: the rest of the fields, the subsections, then `tail`. Only asked
+    /// for the rare array of pointers, so the common path stays linear.
+    fn bytes_after(
+        fields: &[Value],
+        next: usize,
+        subs: &[Value],
+        tail: Option<u64>,
+    ) -> Option<u64> {
+        let mut sum = tail?;
+        for g in &fields[next..] {
+            let n = g.get("array_len").and_then(Value::as_u64).unwrap_or(1);
+            let sz = g.get("size").and_then(Value::as_u64)?;
+            if is_null_pointer_struct(g) || str_key(g, "type") == Some("capability") {
+                return None;
+            }
+            sum = sum.checked_add(sz.checked_mul(n)?)?;
+        }
+        for s in subs {
+            let name = str_key(s, "vmsd_name")?;
+            sum = sum
+                .checked_add(6 + name.len() as u64)?
+                .checked_add(fixed_size(s)?)?;
+        }
+        Some(sum)
+    }
+
+    fn fields(&mut self, fields: &[Value], subs: &[Value], tail: Option<u64>) -> Result<()> {
         let mut i = 0;
         while i < fields.len() {
             let f = &fields[i];
@@ -320,19 +335,13 @@ impl<'a> PayloadDecoder<'a> {
                 self.out.begin_array().map_err(io_err)?;
             }
             for (k, piece) in fields[i..j].iter().enumerate() {
-                // What follows this piece inside the section, when fixed.
-                let rest = tail.and_then(|t| {
-                    let mut sum = t;
-                    for g in &fields[i + k + 1..] {
-                        let n = g.get("array_len").and_then(Value::as_u64).unwrap_or(1);
-                        let sz = g.get("size").and_then(Value::as_u64)?;
-                        if is_null_pointer_struct(g) || str_key(g, "type") == Some("capability") {
-                            return None;
-                        }
-                        sum = sum.checked_add(sz.checked_mul(n)?)?;
-                    }
-                    Some(sum)
-                });
+                // What follows this piece inside the section, when fixed (arrays of
+                // pointers described by QEMU 7.2 are measured against the footer).
+                let rest = if is_null_pointer_struct(piece) {
+                    Self::bytes_after(fields, i + k + 1, subs, tail)
+                } else {
+                    None
+                };
                 self.field(piece, name, rest)?;
             }
             if list {
@@ -598,7 +607,7 @@ fn pointer_layout(region: &[u8], n: usize) -> Option<u64> {
     }
     let extra = len - n;
     for k in 1..=n {
-        if !extra.is_multiple_of(k) {
+        if extra % k != 0 {
             continue;
         }
         let s = extra / k + 1;

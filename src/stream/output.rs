@@ -38,6 +38,11 @@ pub struct StateWriter<'w> {
     /// Entries that started while an earlier one was still open (RAM spans START..END, so
     /// do other iterable sections), in start order, each with its text once complete.
     queue: VecDeque<(String, Option<Vec<u8>>)>,
+    /// Sequence number of `queue[0]` (entries are numbered as they are queued).
+    queue_base: u64,
+    /// Iterable sections waiting for their END: key → sequence number, so an END finds its
+    /// slot in constant time however many are open.
+    open_iterables: HashMap<String, u64>,
     /// The value of the FULL section being decoded.
     pretty: Pretty,
     /// Text of that value while it has to wait in the queue.
@@ -68,6 +73,8 @@ impl<'w> StateWriter<'w> {
             repeats: HashMap::new(),
             page_size: 4096,
             queue: VecDeque::new(),
+            queue_base: 0,
+            open_iterables: HashMap::new(),
             pretty: Pretty::new(1),
             buffer: None,
             section_open: false,
@@ -125,6 +132,7 @@ impl<'w> StateWriter<'w> {
         }
         while self.queue.front().is_some_and(|(_, t)| t.is_some()) {
             if let Some((k, Some(t))) = self.queue.pop_front() {
+                self.queue_base += 1;
                 self.entry(&k, &t).map_err(out_err)?;
             }
         }
@@ -382,14 +390,18 @@ impl Sink for StateWriter<'_> {
     }
 
     fn iterable_start(&mut self, key: &str) -> Result<()> {
+        let seq = self.queue_base + self.queue.len() as u64;
         self.queue.push_back((key.to_string(), None));
+        self.open_iterables.insert(key.to_string(), seq);
         Ok(())
     }
 
     fn iterable_end(&mut self, key: &str, state: &IterableState) -> Result<()> {
         let text = self.iterable_text(Some(state));
-        if let Some(slot) = self.queue.iter_mut().find(|(k, t)| k == key && t.is_none()) {
-            slot.1 = Some(text);
+        if let Some(seq) = self.open_iterables.remove(key) {
+            if let Some(slot) = self.queue.get_mut((seq - self.queue_base) as usize) {
+                slot.1 = Some(text);
+            }
         }
         self.flush_ready()
     }
