@@ -66,6 +66,10 @@ pub enum NotCheckableReason {
     NoVmdesc,
     /// The stream has no configuration section, so its machine type is unknown.
     NoConfiguration,
+    /// A vmdesc describes an array of pointers as empty structs, one byte each (QEMU 7.2's
+    /// `s390_css.css`: migration/vmstate.c stops describing after the first NULL element), so
+    /// its layout is not what is on the wire: only the version is checked.
+    UndescribedPointerArray,
 }
 
 /// A SRC field and the DEST field that receives its bytes (a [`Finding::FieldShift`] pair).
@@ -90,6 +94,10 @@ pub enum Finding {
     SectionMissing {
         /// The SRC top-level key.
         section: String,
+        /// Which DEST description shows it is missing (its stream, its dump); `None` in dump
+        /// mode, where it is always DEST's dump.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        evidence: Option<String>,
     },
     /// The two dumps were made for different machine types (a warning only).
     MachineTypeMismatch {
@@ -624,7 +632,7 @@ impl Finding {
     pub fn section(&self) -> Option<&str> {
         use Finding::*;
         match self {
-            SectionMissing { section }
+            SectionMissing { section, .. }
             | VersionTooNew { section, .. }
             | BelowMinimumVersion { section, .. }
             | SectionEntryMissing { section, .. }

@@ -244,6 +244,7 @@ fn entity(
             }),
             None => Diagnostic::certain(Finding::SectionMissing {
                 section: label.to_owned(),
+                evidence: None,
             }),
         };
         out.push(d.with_vmsd(vmsd).with_classes(classes.to_vec()));

@@ -146,6 +146,7 @@ impl<'a> Walk<'a> {
             None => {
                 self.push(Finding::SectionMissing {
                     section: s.key.clone(),
+                    evidence: None,
                 });
                 return Ok(());
             }

@@ -16,7 +16,7 @@ pub fn upstream_text(diag: &Diagnostic, out: &mut String) {
     use std::fmt::Write as _;
     // Writing into a String cannot fail.
     let _ = match &diag.finding {
-        Finding::SectionMissing { section } => {
+        Finding::SectionMissing { section, .. } => {
             writeln!(out, "Section \"{section}\" does not exist in dest")
         }
         Finding::MachineTypeMismatch { src, dest } => writeln!(
@@ -144,8 +144,11 @@ pub fn explain_finding(finding: &Finding) -> String {
         }
     };
     match finding {
-        Finding::SectionMissing { section } => format!(
+        Finding::SectionMissing { section, evidence: None } => format!(
             "\"{section}\": DEST has no such device class; a VM with this device cannot migrate"
+        ),
+        Finding::SectionMissing { section, evidence: Some(evidence) } => format!(
+            "\"{section}\": {evidence}; a VM with this device cannot migrate (\"Unknown savevm section or instance\")"
         ),
         Finding::MachineTypeMismatch { src, dest } => format!(
             "the dumps are for different machine types (\"{src}\", \"{dest}\"): migration needs the same machine type on both sides"
@@ -365,6 +368,9 @@ pub fn explain_finding(finding: &Finding) -> String {
                 }
                 NotCheckableReason::NoVmdesc => {
                     "the stream has no vmdesc, so only the version is checked, not the fields"
+                }
+                NotCheckableReason::UndescribedPointerArray => {
+                    "a vmdesc describes an array of pointers as empty structs (QEMU 7.2's s390_css quirk), so only the version is checked, not the fields"
                 }
                 NotCheckableReason::NoConfiguration => {
                     "not sent, so the stream's machine type is unknown"

@@ -201,6 +201,7 @@ mod tests {
     fn kinds_serialise_as_rule_ids() {
         let f = Finding::SectionMissing {
             section: "x".into(),
+            evidence: None,
         };
         let json = serde_json::to_value(crate::check::Diagnostic::from(f.clone())).unwrap();
         assert_eq!(json["kind"], f.rule());
