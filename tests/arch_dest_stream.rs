@@ -12,11 +12,6 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Streams the decoder cannot read yet (s390x: the iterable section
-/// `s390-storage_attributes`, issue 7). Their loads are run and printed but not asserted;
-/// remove an entry once its loads agree (the test says so).
-const UNDECODABLE: &[&str] = &["-s390x-"];
-
 struct Load {
     stream: String,
     loaded_by: String,
@@ -128,7 +123,7 @@ fn judge(load: &Load, v: &Verdict) -> Result<(), String> {
 #[test]
 fn every_arch_load_agrees_with_real_qemu() {
     let mut failures = Vec::new();
-    let (mut agreed, mut skipped) = (0, 0);
+    let mut agreed = 0;
     // Two runs at a time (each decompresses an xz dump and two streams).
     let all = loads();
     let verdicts: Vec<Result<(), String>> = std::thread::scope(|scope| {
@@ -141,22 +136,14 @@ fn every_arch_load_agrees_with_real_qemu() {
     });
     for (load, verdict) in all.iter().zip(verdicts) {
         let label = format!("{} into {}", load.stream, load.loaded_by);
-        if UNDECODABLE.iter().any(|s| load.stream.contains(s)) {
-            skipped += 1;
-            match verdict {
-                Ok(()) => println!("skip list: {label} agrees now; remove it from UNDECODABLE"),
-                Err(e) => println!("skipped (decoder cannot read it yet): {label}: {e}"),
-            }
-            continue;
-        }
         match verdict {
             Ok(()) => agreed += 1,
             Err(e) => failures.push(format!("{label}: {e}")),
         }
     }
-    println!("{agreed} loads agree with real QEMU, {skipped} skipped, {} disagree", failures.len());
+    println!("{agreed} of {} loads agree with real QEMU, {} disagree", all.len(), failures.len());
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    assert!(agreed >= 40, "only {agreed} loads checked");
+    assert!(agreed >= 84, "only {agreed} loads checked");
 }
 
 #[test]
