@@ -27,6 +27,7 @@ use serde_json::Value;
 use super::{Certainty, Diagnostic, Finding};
 use crate::dump::Dump;
 use crate::stream::decode::{Sink, Summary};
+use crate::stream::json::{DiscardValues, ValueTree, ValueWriter};
 use crate::stream::error::Result as StreamResult;
 
 /// SPR number of the Processor Version Register (target/ppc/cpu.h `SPR_PVR`).
@@ -88,13 +89,31 @@ pub struct StreamFacts {
 pub struct FactsSink {
     /// The `cpu` sections seen, by label.
     pub cpus: Vec<CpuFacts>,
+    /// True while the current FULL section is a `cpu` one (its value is built in `tree`).
+    in_cpu: bool,
+    tree: ValueTree,
+    discard: DiscardValues,
 }
 
 impl Sink for FactsSink {
-    fn section(&mut self, key: &str, value: Value) -> StreamResult<()> {
-        if key.starts_with("cpu (") {
-            self.cpus.push(cpu_facts(key, &value));
+    fn section_begin(&mut self, key: &str) -> StreamResult<()> {
+        self.in_cpu = key.starts_with("cpu (");
+        Ok(())
+    }
+    fn values(&mut self) -> &mut dyn ValueWriter {
+        if self.in_cpu {
+            &mut self.tree
+        } else {
+            &mut self.discard
         }
+    }
+    fn section_end(&mut self, key: &str) -> StreamResult<()> {
+        if self.in_cpu {
+            if let Some(value) = self.tree.take() {
+                self.cpus.push(cpu_facts(key, &value));
+            }
+        }
+        self.in_cpu = false;
         Ok(())
     }
 }
