@@ -11,6 +11,7 @@ pub mod dump;
 pub mod error;
 pub mod exit;
 pub mod fuzzing;
+pub mod qemu;
 pub mod rename;
 pub mod render;
 pub mod rules;

@@ -8,6 +8,7 @@ mod align;
 pub mod compare;
 mod diagnostic;
 pub mod dumps;
+pub mod inventory;
 mod faithful;
 pub mod knowledge;
 pub mod matrix;

@@ -2,8 +2,8 @@
 //! reads, described by its `-dump-vmstate` file, by a stream the destination wrote for the same
 //! machine and devices, or both. Layouts go through the one comparator ([`super::compare`]);
 //! this front end adds what only streams show (migration/savevm.c `find_se`,
-//! `configuration_post_load`; migration/ram.c `ram_load_precopy`; target/arm/machine.c
-//! `cpu_post_load`):
+//! `configuration_post_load`; migration/ram.c `ram_load_precopy`), and calls the inventory
+//! pass ([`super::inventory`]) for the values QEMU checks on load and the pair of builds:
 //!
 //! * a section (idstr and instance id) the destination does not know fails the load; a dump
 //!   lists device-class vmsds only ([`super::knowledge`]), a destination stream lists every
@@ -12,9 +12,9 @@
 //!   lower source version is then conditional: its minimum is unknown);
 //! * RAM blocks the destination lacks, or of another length or page size;
 //! * the configuration: machine type, target page size;
-//! * the ARM CPU register list (`cpreg_vmstate_array_len` checked on load against the
-//!   destination's own list);
-//! * unversioned machine types between different QEMU builds.
+//! * (inventory) the ARM CPU register list (its count and its indexes, against the
+//!   destination's own `cpu` section), the PowerPC PVR, and unversioned machine types
+//!   between different QEMU builds.
 
 use std::collections::{HashMap, HashSet};
 
@@ -23,10 +23,11 @@ use crate::rename::RenameTable;
 use crate::stream::decode::{SectionInfo, Summary};
 use crate::wire::from_dump::{struct_array_names, DumpReading};
 use crate::wire::vmdesc::{self, Vmdesc, VmdescDevice};
-use crate::wire::{Count, SubsectionSlot, WireLayout};
+use crate::wire::{SubsectionSlot, WireLayout};
 
 use super::compare::{Judge, Receiver};
 use super::dumps::Candidates;
+use super::inventory::{self, StreamFacts};
 use super::knowledge::outside_dumps;
 use super::{Certainty, Diagnostic, Finding, NotCheckableReason, Severity};
 
@@ -36,6 +37,8 @@ pub struct StreamView<'a> {
     pub summary: &'a Summary,
     /// The typed vmdesc, if the stream has one.
     pub vmdesc: Option<&'a Vmdesc>,
+    /// Its sections and checked `cpu` values, for the inventory pass ([`super::inventory`]).
+    pub facts: &'a StreamFacts,
 }
 
 /// One description of the destination.
@@ -58,10 +61,7 @@ pub struct Report {
 impl Report {
     /// Counted findings (certain errors): the exit code.
     pub fn problems(&self) -> usize {
-        self.diagnostics
-            .iter()
-            .filter(|d| d.severity() == Severity::Error)
-            .count()
+        self.diagnostics.iter().filter(|d| d.severity() == Severity::Error).count()
     }
 
     fn push(&mut self, finding: Finding, certainty: Certainty) {
@@ -99,9 +99,7 @@ impl<'a> DestSections<'a> {
 /// The exact layout a vmdesc device entry describes (with the subsection names really sent).
 fn sent_layout(dev: &VmdescDevice, info: Option<&SectionInfo>) -> Option<WireLayout<'static>> {
     let vmsd = dev.vmsd_name.as_deref()?;
-    let version = info
-        .map(|i| i64::from(i.version))
-        .unwrap_or_else(|| dev.version.unwrap_or(0) as i64);
+    let version = info.map(|i| i64::from(i.version)).unwrap_or_else(|| dev.version.unwrap_or(0) as i64);
     let mut layout = vmdesc::layout(vmsd, version, &dev.fields, &dev.subsections);
     if let Some(info) = info {
         // Subsections of the section itself as really sent (names and versions from the bytes).
@@ -127,48 +125,26 @@ fn rename_sent(slot: &mut SubsectionSlot<'_>, info: &SectionInfo, used: &mut [bo
 /// Checks the stream `src` against every description of the destination in `dests`.
 pub fn check(src: &StreamView<'_>, dests: &[Dest<'_>], renames: &RenameTable) -> Report {
     let mut report = Report::default();
-    let dumps: Vec<&Dump> = dests
-        .iter()
-        .filter_map(|d| match d {
-            Dest::Dump(d) => Some(*d),
-            _ => None,
-        })
-        .collect();
-    let streams: Vec<&StreamView> = dests
-        .iter()
-        .filter_map(|d| match d {
-            Dest::Stream(s) => Some(s),
-            _ => None,
-        })
-        .collect();
+    let dumps: Vec<&Dump> = dests.iter().filter_map(|d| match d { Dest::Dump(d) => Some(*d), _ => None }).collect();
+    let streams: Vec<&StreamView> = dests.iter().filter_map(|d| match d { Dest::Stream(s) => Some(s), _ => None }).collect();
     let indexes: Vec<Candidates> = dumps.iter().map(|d| Candidates::new(d)).collect();
     let dest_sections: Vec<DestSections> = streams.iter().map(|s| DestSections::new(s)).collect();
     configuration(&mut report, src, &dumps, &streams);
     for info in &src.summary.sections {
-        section(
-            &mut report,
-            src,
-            info,
-            &dumps,
-            &indexes,
-            &streams,
-            &dest_sections,
-            renames,
-        );
+        section(&mut report, src, info, &dumps, &indexes, &streams, &dest_sections, renames);
     }
     for dest in &streams {
         ram_blocks(&mut report, src.summary, dest.summary);
     }
-    unversioned(&mut report, src, &streams);
+    // What only decoded values and the pair of builds show (cpu register list, PVR,
+    // unversioned machine types).
+    let facts: Vec<&StreamFacts> = streams.iter().map(|s| s.facts).collect();
+    report.diagnostics.extend(inventory::check(src.facts, &facts, &dumps));
     report
 }
 
 fn configuration(report: &mut Report, src: &StreamView, dumps: &[&Dump], streams: &[&StreamView]) {
-    let machine = src
-        .summary
-        .configuration
-        .as_ref()
-        .map(|c| c.machine.as_str());
+    let machine = src.summary.configuration.as_ref().map(|c| c.machine.as_str());
     let Some(machine) = machine else {
         report.push(
             Finding::SectionNotCheckable {
@@ -181,17 +157,10 @@ fn configuration(report: &mut Report, src: &StreamView, dumps: &[&Dump], streams
         return;
     };
     let mut dest_machines: Vec<&str> = dumps.iter().filter_map(|d| d.machine()).collect();
-    dest_machines.extend(
-        streams
-            .iter()
-            .filter_map(|s| s.summary.configuration.as_ref().map(|c| c.machine.as_str())),
-    );
+    dest_machines.extend(streams.iter().filter_map(|s| s.summary.configuration.as_ref().map(|c| c.machine.as_str())));
     if let Some(other) = dest_machines.into_iter().find(|m| *m != machine) {
         report.push(
-            Finding::StreamMachineMismatch {
-                stream: machine.to_owned(),
-                dest: other.to_owned(),
-            },
+            Finding::StreamMachineMismatch { stream: machine.to_owned(), dest: other.to_owned() },
             Certainty::Certain,
         );
     }
@@ -229,13 +198,7 @@ fn section(
         Some(d) => d.vmsd_name.clone(),
         None if info.iterable => None,
         // No vmdesc: the vmsd name is the last component of the idstr.
-        None => Some(
-            info.idstr
-                .rsplit('/')
-                .next()
-                .unwrap_or(&info.idstr)
-                .to_owned(),
-        ),
+        None => Some(info.idstr.rsplit('/').next().unwrap_or(&info.idstr).to_owned()),
     };
     let vmsd_or_idstr = vmsd.clone().unwrap_or_else(|| info.idstr.clone());
     let tag = |d: Diagnostic| d.with_vmsd(vmsd_or_idstr.clone());
@@ -243,10 +206,7 @@ fn section(
     let mut dest_written: Option<(&SectionInfo, Option<&VmdescDevice>)> = None;
     let mut other_instance = false;
     for (view, sections) in streams.iter().zip(dest_sections) {
-        if let Some(found) = sections
-            .by_key
-            .get(&(info.idstr.as_str(), info.instance_id))
-        {
+        if let Some(found) = sections.by_key.get(&(info.idstr.as_str(), info.instance_id)) {
             dest_written = Some((found, device(view, found)));
             break;
         }
@@ -257,10 +217,7 @@ fn section(
         for (k, ix) in indexes.iter().enumerate() {
             for c in ix.get(v) {
                 // Classes sharing a vmsd share its layout: one candidate each layout.
-                if !candidates
-                    .iter()
-                    .any(|(_, d)| super::dumps::same_layout(d, c.1))
-                {
+                if !candidates.iter().any(|(_, d)| super::dumps::same_layout(d, c.1)) {
                     candidates.push((k, c.1));
                 }
             }
@@ -277,30 +234,23 @@ fn section(
                     info.idstr
                 ))
             };
-            report.diagnostics.push(tag(Diagnostic::new(
-                Finding::SectionMissing { section: key },
-                certainty,
-            )));
+            report.diagnostics.push(tag(Diagnostic::new(Finding::SectionMissing { section: key }, certainty)));
             return;
         }
         if info.iterable {
-            report
-                .diagnostics
-                .push(tag(Diagnostic::certain(Finding::SectionNotCheckable {
-                    section: key,
-                    vmsd: None,
-                    reason: NotCheckableReason::Iterable,
-                })));
+            report.diagnostics.push(tag(Diagnostic::certain(Finding::SectionNotCheckable {
+                section: key,
+                vmsd: None,
+                reason: NotCheckableReason::Iterable,
+            })));
             return;
         }
         let Some(v) = &vmsd else {
-            report
-                .diagnostics
-                .push(tag(Diagnostic::certain(Finding::SectionNotCheckable {
-                    section: key,
-                    vmsd: None,
-                    reason: NotCheckableReason::NoVmsd,
-                })));
+            report.diagnostics.push(tag(Diagnostic::certain(Finding::SectionNotCheckable {
+                section: key,
+                vmsd: None,
+                reason: NotCheckableReason::NoVmsd,
+            })));
             return;
         };
         if candidates.is_empty() {
@@ -332,18 +282,14 @@ fn section(
             subsections: Vec::new(),
         };
         version_only(report, &key, &v, &sender, &candidates, dest_written);
-        report
-            .diagnostics
-            .push(tag(Diagnostic::certain(Finding::SectionNotCheckable {
-                section: key,
-                vmsd: Some(v),
-                reason: NotCheckableReason::NoVmdesc,
-            })));
+        report.diagnostics.push(tag(Diagnostic::certain(Finding::SectionNotCheckable {
+            section: key,
+            vmsd: Some(v),
+            reason: NotCheckableReason::NoVmdesc,
+        })));
         return;
     };
-    let Some(sender) = sent_layout(dev, Some(info)) else {
-        return;
-    };
+    let Some(sender) = sent_layout(dev, Some(info)) else { return };
     report.checked += 1;
     // Receivers to try: DEST's own written layout when it writes the same version, else the
     // dump candidates (which give the version window).
@@ -357,21 +303,14 @@ fn section(
     let mut arrays_per: Vec<HashSet<String>> = Vec::new();
     let mut sent_arrays = HashSet::new();
     let mut sent_singles = HashSet::new();
-    vmdesc::struct_names(
-        &dev.fields,
-        &dev.subsections,
-        &mut sent_arrays,
-        &mut sent_singles,
-    );
+    vmdesc::struct_names(&dev.fields, &dev.subsections, &mut sent_arrays, &mut sent_singles);
     for (_, d) in &candidates {
         let mut a = sent_arrays.clone();
         struct_array_names(d, &mut a);
         arrays_per.push(a);
     }
     match &written {
-        Some(w) if w.version == sender.version || candidates.is_empty() => {
-            receivers.push(Receiver::Written(w.clone()))
-        }
+        Some(w) if w.version == sender.version || candidates.is_empty() => receivers.push(Receiver::Written(w.clone())),
         _ => {}
     }
     for ((k, d), arrays) in candidates.iter().zip(&arrays_per) {
@@ -416,9 +355,12 @@ fn section(
         report.diagnostics.extend(findings);
     }
     if v == "cpu" {
-        if let Some(w) = &written {
-            cpu_registers(report, &key, &sender, w);
-        }
+        // The cpreg arrays are sized by cpreg_vmstate_array_len at run time; their length is
+        // judged by the inventory pass with QEMU's own checks, not as a layout.
+        report.diagnostics.retain(|x| {
+            !matches!(&x.finding, Finding::ArrayLengthMismatch { section, field, .. }
+                if *section == key && field.starts_with("cpreg_vmstate"))
+        });
     }
 }
 
@@ -460,54 +402,16 @@ fn version_only(
     }
 }
 
-/// ARM: the register list SRC sends must fit DEST's (`VMSTATE_INT32_POSITIVE_LE` on
-/// `cpreg_vmstate_array_len`; the list lengths are the `array_len` of `cpreg_vmstate_indexes`).
-fn cpu_registers(report: &mut Report, key: &str, sender: &WireLayout, dest: &WireLayout) {
-    let count = |l: &WireLayout| {
-        l.items
-            .iter()
-            .find(|i| i.key == "cpreg_vmstate_indexes")
-            .and_then(|i| match i.count {
-                Count::Exact(n) => Some(n),
-                _ => None,
-            })
-    };
-    if let (Some(s), Some(d)) = (count(sender), count(dest)) {
-        // More registers than DEST has fails the count check; fewer fails cpu_post_load's
-        // index comparison (real aarch64 virt-7.2 loads fail both ways).
-        if s != d {
-            // Replaces the generic (conditional) length finding on the same array.
-            report.diagnostics.retain(|x| {
-                !matches!(&x.finding, Finding::ArrayLengthMismatch { section, field, .. }
-                    if section == key && field.starts_with("cpreg_vmstate"))
-            });
-            report.diagnostics.push(
-                Diagnostic::certain(Finding::CpuRegisterListMismatch {
-                    section: key.to_owned(),
-                    field: "cpreg_vmstate_array_len".into(),
-                    src: s as i64,
-                    dest: d as i64,
-                    unknown_indexes: Vec::new(),
-                })
-                .with_vmsd("cpu"),
-            );
-        }
-    }
-}
-
 fn ram_blocks(report: &mut Report, src: &Summary, dest: &Summary) {
     if src.blocks.is_empty() || dest.blocks.is_empty() {
         return;
     }
-    let by_name: HashMap<&str, &crate::stream::ram::RamBlock> =
-        dest.blocks.iter().map(|b| (b.name.as_str(), b)).collect();
+    let by_name: HashMap<&str, &crate::stream::ram::RamBlock> = dest.blocks.iter().map(|b| (b.name.as_str(), b)).collect();
+    let first = report.diagnostics.len();
     for b in &src.blocks {
         let Some(d) = by_name.get(b.name.as_str()) else {
             report.push(
-                Finding::RamBlockMissing {
-                    block: b.name.clone(),
-                    src_length: b.used_length,
-                },
+                Finding::RamBlockMissing { block: b.name.clone(), src_length: b.used_length },
                 Certainty::Certain,
             );
             continue;
@@ -520,74 +424,22 @@ fn ram_blocks(report: &mut Report, src: &Summary, dest: &Summary) {
                 Certainty::Certain
             };
             report.push(
-                Finding::RamBlockSizeMismatch {
-                    block: b.name.clone(),
-                    src: b.used_length,
-                    dest: d.used_length,
-                },
+                Finding::RamBlockSizeMismatch { block: b.name.clone(), src: b.used_length, dest: d.used_length },
                 certainty,
             );
         }
         if let (Some(a), Some(p)) = (b.page_size, d.page_size) {
             if a != p {
                 report.push(
-                    Finding::RamPageSizeMismatch {
-                        block: b.name.clone(),
-                        src: a,
-                        dest: p,
-                    },
+                    Finding::RamPageSizeMismatch { block: b.name.clone(), src: a, dest: p },
                     Certainty::Certain,
                 );
             }
         }
     }
-}
-
-/// A machine type without a version (`virt`, not `virt-7.2`) between different builds.
-fn unversioned(report: &mut Report, src: &StreamView, streams: &[&StreamView]) {
-    let Some(machine) = src
-        .summary
-        .configuration
-        .as_ref()
-        .map(|c| c.machine.clone())
-    else {
-        return;
-    };
-    let versioned = machine.rsplit('-').next().is_some_and(|tail| {
-        tail.contains('.')
-            && tail
-                .split('.')
-                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-    });
-    if versioned {
-        return;
-    }
-    for dest in streams {
-        let versions: HashMap<&str, u32> = dest
-            .summary
-            .sections
-            .iter()
-            .map(|s| (s.idstr.as_str(), s.version))
-            .collect();
-        let differing = src.summary.sections.iter().find(|s| {
-            versions
-                .get(s.idstr.as_str())
-                .is_some_and(|v| *v != s.version)
-        });
-        if let Some(s) = differing {
-            report.push(
-                Finding::MachineUnversioned {
-                    machine: machine.clone(),
-                    evidence: format!(
-                        "section \"{}\" is version {} in SRC and {} in DEST",
-                        s.idstr,
-                        s.version,
-                        versions[s.idstr.as_str()]
-                    ),
-                },
-                Certainty::Certain,
-            );
-            return;
-        }
+    // Each is about the `ram` section (the handler that fails: "error while loading state
+    // for instance 0x0 of device 'ram'").
+    for d in &mut report.diagnostics[first..] {
+        d.vmsd = Some("ram".into());
     }
 }
