@@ -1,18 +1,24 @@
 //! The command line: argument definitions and the dispatch that `main.rs` calls. All CLI
-//! code lives under `src/cli/`, one file of glue per subcommand ([`analyze`], [`against`]).
+//! code lives under `src/cli/`, one file of glue per subcommand ([`analyze`], [`against`],
+//! [`matrix`], [`generate`]); the dump check itself is here. Commands return
+//! `Result<_, Error>`; `main` prints the one error and exits with its code.
 
 pub mod against;
 pub mod analyze;
+pub mod generate;
+pub mod matrix;
 
 use std::io::{self, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::check::{compare_faithful, compare_precise, Diagnostic};
+use crate::check::{compare_faithful, compare_precise_filtered, DeviceFilter, Diagnostic};
 use crate::dump::load_dump;
-use crate::error::InputError;
+use crate::compressed::Content;
+use crate::error::{output_result, Error, InputError};
+use crate::stream::input::Input;
 use crate::exit;
 use crate::rename::RenameTable;
 use crate::render;
@@ -40,7 +46,10 @@ print on stdout only.
 
 Example:
     vmstate-check -s qemu-7.2.json -d qemu-10.0.json            # forward migration
-    vmstate-check -s qemu-7.2.json -d qemu-10.0.json --reverse  # 10.0 -> 7.2";
+    vmstate-check -s qemu-7.2.json -d qemu-10.0.json --reverse  # 10.0 -> 7.2
+    vmstate-check --precise -s qemu-7.2.json -d qemu-10.0.json --devices-from vm.mig
+                                            # only the devices of the VM that wrote vm.mig
+    vmstate-check --precise -s qemu-7.2.json -d qemu-10.0.json --devices e1000,VGA";
 
 /// The top-level command line.
 #[derive(Debug, Parser)]
@@ -69,6 +78,14 @@ pub struct Cli {
     /// Check both directions in one run (SRC → DEST, then DEST → SRC).
     #[arg(long)]
     pub both: bool,
+    /// With --precise: check only the wire entities (vmsds) these device classes carry
+    /// (comma-separated QOM class names, the dumps' top-level keys), as for one VM.
+    #[arg(long, value_delimiter = ',', value_name = "CLASS,...", requires = "precise")]
+    pub devices: Vec<String>,
+    /// With --precise: check only the wire entities whose sections this migration stream
+    /// carries (a stream of the VM to migrate, from either QEMU; gzip/xz too).
+    #[arg(long, value_name = "STREAM", requires = "precise")]
+    pub devices_from: Option<PathBuf>,
     /// Options shared with `matrix`.
     #[command(flatten)]
     pub opts: CheckOpts,
@@ -99,16 +116,21 @@ pub struct CheckOpts {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Decode a migration stream (successor of QEMU's scripts/analyze-migration.py).
+    #[command(long_about = analyze::LONG_ABOUT, after_help = analyze::AFTER_HELP)]
     Analyze(analyze::AnalyzeArgs),
-    /// Check every ordered pair of several dumps (e.g. one per QEMU release) in one run.
-    Matrix {
-        /// Two or more -dump-vmstate files; each is read once.
-        #[arg(required = true, num_args = 2.., value_name = "DUMP.json")]
-        dumps: Vec<PathBuf>,
-        /// Options of the comparison.
-        #[command(flatten)]
-        opts: CheckOpts,
+    /// Check dumps of several QEMU versions: each machine type against itself across versions.
+    #[command(long_about = matrix::LONG_ABOUT, after_help = matrix::AFTER_HELP)]
+    Matrix(matrix::MatrixArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    #[command(after_help = generate::COMPLETIONS_AFTER_HELP)]
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
     },
+    /// Print the man page (roff, section 1) on stdout.
+    #[command(after_help = generate::MAN_AFTER_HELP)]
+    Man,
 }
 
 /// Output formats of the checker.
@@ -144,17 +166,14 @@ impl ColorChoice {
     }
 }
 
-/// Runs the program with the process arguments and returns its exit code.
-pub fn main() -> ExitCode {
+/// Runs the program with the process arguments: the exit code of a finished command (the
+/// counted problems, capped), or the error that stopped it, for `main` to print.
+pub fn run() -> Result<ExitCode, Error> {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(err) if err.use_stderr() => {
-            let _ = err.print();
-            return ExitCode::from(exit::USAGE);
-        }
-        Err(err) => {
+        Err(err) if !err.use_stderr() => {
             // --help / --version: the text is the output, so failing to write it (a full
-            // disk, a closed stdout) is an output error, not success.
+            // disk) is an output error, not success.
             let mut out = io::stdout().lock();
             let styled = err.render();
             let text = if out.is_terminal() {
@@ -162,37 +181,38 @@ pub fn main() -> ExitCode {
             } else {
                 styled.to_string()
             };
-            return match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-                Ok(()) => ExitCode::from(exit::OK),
-                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::from(exit::OK),
-                Err(e) => {
-                    eprintln!("vmstate-check: error: cannot write output: {e}");
-                    ExitCode::from(exit::OUTPUT_ERROR)
-                }
-            };
+            output_result(out.write_all(text.as_bytes()).and_then(|()| out.flush()))?;
+            return Ok(ExitCode::from(exit::OK));
         }
+        Err(err) => return Err(err.into()),
     };
-    ExitCode::from(run(&cli))
+    run_command(&cli).map(ExitCode::from)
+}
+
+/// Prints `err` for the user: one `vmstate-check: error: ...` line on stderr (clap's usage
+/// errors in clap's own format, with the usage line). The one place errors are printed.
+pub fn print_error(err: &Error) {
+    match err {
+        Error::Usage(clap_error) => {
+            let _ = clap_error.print();
+        }
+        other => eprintln!("vmstate-check: error: {other}"),
+    }
 }
 
 /// Runs a parsed command line and returns the exit code.
-pub fn run(cli: &Cli) -> u8 {
-    let result = match &cli.command {
-        Some(Command::Analyze(args)) => return analyze::run(args),
-        Some(Command::Matrix { dumps, opts }) => {
-            let pairs: Vec<(usize, usize)> = (0..dumps.len())
-                .flat_map(|i| {
-                    (0..dumps.len())
-                        .filter(move |&j| j != i)
-                        .map(move |j| (i, j))
-                })
-                .collect();
-            check(opts, dumps, &pairs)
-        }
+pub fn run_command(cli: &Cli) -> Result<u8, Error> {
+    match &cli.command {
+        // analyze prints its own errors (its glue is the stream decoder's) and returns a code.
+        Some(Command::Analyze(args)) => Ok(analyze::run(args)),
+        Some(Command::Matrix(args)) => matrix::run(args),
+        Some(Command::Completions { shell }) => generate::completions(*shell),
+        Some(Command::Man) => generate::man(),
         None => {
             let (Some(src), Some(dest)) = (&cli.src, &cli.dest) else {
-                eprintln!("vmstate-check: error: -s SRC.json and -d DEST.json are required");
-                return exit::USAGE;
+                return Err(Error::BadArguments(
+                    "-s SRC.json and -d DEST.json are required".to_owned(),
+                ));
             };
             let files = [src.clone(), dest.clone()];
             let pairs: &[(usize, usize)] = if cli.both {
@@ -202,40 +222,59 @@ pub fn run(cli: &Cli) -> u8 {
             } else {
                 &[(0, 1)]
             };
-            check(&cli.opts, &files, pairs)
+            let filter = device_filter(&cli.devices, cli.devices_from.as_deref())?;
+            check(&cli.opts, &files, pairs, &filter)
         }
-    };
-    result.unwrap_or_else(|code| code)
+    }
 }
 
-fn input_error(err: &InputError) -> u8 {
-    eprintln!("vmstate-check: error: {err}");
-    exit::INPUT_ERROR
-}
-
-/// Loads each file once, compares the given (src, dest) index pairs, renders, and returns the
-/// exit code (the counted problems of all pairs, capped).
-fn check(opts: &CheckOpts, files: &[PathBuf], pairs: &[(usize, usize)]) -> Result<u8, u8> {
+/// The built-in rename table plus the `--renames` files.
+pub fn renames(opts: &CheckOpts) -> Result<RenameTable, Error> {
     let mut renames = RenameTable::builtin();
     for file in &opts.renames {
-        renames
-            .extend_from_file(file)
-            .map_err(|e| input_error(&e))?;
+        renames.extend_from_file(file)?;
     }
-    let mode = match (opts.precise, opts.strict) {
+    Ok(renames)
+}
+
+/// The analysis `opts` select.
+pub fn mode(opts: &CheckOpts) -> Mode {
+    match (opts.precise, opts.strict) {
         (true, true) => Mode::Strict,
         (true, false) => Mode::Precise,
         _ => Mode::Faithful,
-    };
+    }
+}
+
+/// Loads each file once, compares the given (src, dest) index pairs, renders, and returns the
+/// exit code (the counted problems of all pairs, capped). Findings made before an input error
+/// are printed before the error is returned.
+fn check(
+    opts: &CheckOpts,
+    files: &[PathBuf],
+    pairs: &[(usize, usize)],
+    filter: &DeviceFilter,
+) -> Result<u8, Error> {
+    let renames = renames(opts)?;
+    let mode = mode(opts);
     let dumps = files
         .iter()
         .map(|file| load_dump(file))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| input_error(&e))?;
+        .collect::<Result<Vec<_>, _>>()?;
     if mode != Mode::Faithful {
         // The default mode keeps upstream's behaviour; the layout modes refuse a vacuous pass.
         for dump in &dumps {
-            dump.validate_for_layout().map_err(|e| input_error(&e))?;
+            dump.validate_for_layout()?;
+        }
+        // A class neither dump knows is a typo, not an empty (vacuously clean) selection.
+        if let Some(unknown) = filter
+            .classes
+            .iter()
+            .find(|c| dumps.iter().all(|d| d.get(c).is_none()))
+        {
+            return Err(Error::BadArguments(format!(
+                "--devices: no dump has a device class \"{unknown}\""
+            )));
         }
     }
 
@@ -246,7 +285,7 @@ fn check(opts: &CheckOpts, files: &[PathBuf], pairs: &[(usize, usize)]) -> Resul
         let outcome = match mode {
             Mode::Faithful => compare_faithful(&dumps[s], &dumps[d], &renames, &mut diags),
             Mode::Precise | Mode::Strict => {
-                compare_precise(&dumps[s], &dumps[d], &renames, &mut diags)
+                compare_precise_filtered(&dumps[s], &dumps[d], &renames, filter, &mut diags)
             }
         };
         results.push(diags);
@@ -264,24 +303,74 @@ fn check(opts: &CheckOpts, files: &[PathBuf], pairs: &[(usize, usize)]) -> Resul
             diagnostics,
         })
         .collect();
-
-    let stdout = io::stdout();
-    let color = opts.color.enabled(stdout.is_terminal());
-    let mut out = io::BufWriter::new(stdout.lock());
-    let written =
-        write_checks(&mut out, opts.format, mode, &checks, color).and_then(|()| out.flush());
-    if let Err(err) = written {
-        // A reader that went away (`| head`) still gets the verdict in the exit code.
-        if err.kind() != io::ErrorKind::BrokenPipe {
-            eprintln!("vmstate-check: error: cannot write output: {err}");
-            return Err(exit::OUTPUT_ERROR);
-        }
-    }
+    write_report(opts, mode, &checks, checks.len() == 1)?;
     if let Some(err) = failure {
-        return Err(input_error(&err));
+        return Err(err.into());
     }
     let problems = results.iter().flatten().filter(|d| mode.counts(d)).count();
     Ok(exit::count_to_code(problems))
+}
+
+/// The wire entities `--devices` and `--devices-from` select (empty: the whole dump).
+/// `--devices-from` takes the vmsd of every section the stream carries: the vmdesc's
+/// `vmsd_name`, else the idstr after its qdev path (migration/savevm.c: the idstr is
+/// `<qdev path>/<vmsd name>`).
+pub fn device_filter(classes: &[String], stream: Option<&Path>) -> Result<DeviceFilter, Error> {
+    let mut filter = DeviceFilter {
+        classes: classes.iter().filter(|c| !c.is_empty()).cloned().collect(),
+        ..DeviceFilter::default()
+    };
+    if !classes.is_empty() && filter.classes.is_empty() {
+        return Err(Error::BadArguments("--devices: no class named".to_owned()));
+    }
+    let Some(path) = stream else { return Ok(filter) };
+    let read_error = |source| InputError::Read { file: path.to_owned(), source };
+    let file = std::fs::File::open(path).map_err(read_error)?;
+    let raw = io::BufReader::with_capacity(1 << 16, file);
+    let (reader, compression, content) =
+        crate::compressed::open_content(raw, 4096).map_err(read_error)?;
+    let wrong_kind = |what: String| InputError::WrongKind { file: path.to_owned(), what };
+    if let Some(what) = compression.unsupported_message() {
+        return Err(wrong_kind(what.to_string()).into());
+    }
+    if content != Content::MigrationStream {
+        return Err(wrong_kind(
+            "--devices-from takes a migration stream (no QEVM magic at its start)".to_owned(),
+        )
+        .into());
+    }
+    let (decoded, result) = against::decode(Input::from_pipe(Box::new(reader)));
+    result.map_err(|source| Error::Stream { file: path.to_owned(), source })?;
+    for info in &decoded.summary.sections {
+        let from_vmdesc = info
+            .device
+            .and_then(|k| decoded.vmdesc.as_ref()?.devices.get(k)?.vmsd_name.clone());
+        let vmsd = from_vmdesc.unwrap_or_else(|| {
+            info.idstr.rsplit('/').next().unwrap_or(&info.idstr).to_owned()
+        });
+        filter.vmsds.insert(vmsd);
+    }
+    if filter.vmsds.is_empty() {
+        return Err(wrong_kind("--devices-from: the stream carries no section".to_owned()).into());
+    }
+    Ok(filter)
+}
+
+/// Writes the checks to stdout in the format `opts` select; `lone`: one check printed as
+/// upstream prints it (no `== SRC -> DEST` header). A reader that went away (`| head`) is not
+/// an error: the verdict is still in the exit code.
+pub fn write_report(
+    opts: &CheckOpts,
+    mode: Mode,
+    checks: &[Check],
+    lone: bool,
+) -> Result<(), Error> {
+    let stdout = io::stdout();
+    let color = opts.color.enabled(stdout.is_terminal());
+    let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    output_result(
+        write_checks(&mut out, opts.format, mode, checks, color, lone).and_then(|()| out.flush()),
+    )
 }
 
 fn write_checks(
@@ -290,6 +379,7 @@ fn write_checks(
     mode: Mode,
     checks: &[Check],
     color: bool,
+    lone: bool,
 ) -> io::Result<()> {
     if format == Format::Json {
         return w.write_all(render::json::report(mode, checks).as_bytes());
@@ -298,7 +388,7 @@ fn write_checks(
         let label = format!("{} -> {}", check.src, check.dest);
         match mode {
             // A single faithful check prints upstream's lines and nothing else.
-            Mode::Faithful if checks.len() == 1 => {
+            Mode::Faithful if lone => {
                 render::text::write_text(w, check.diagnostics, color)?
             }
             Mode::Faithful => {
