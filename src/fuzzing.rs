@@ -45,9 +45,10 @@ pub fn stream_extract(data: &[u8], dir: &Path) {
     };
     let mut out = std::io::BufWriter::new(state);
     let mut writer = StateWriter::new(Some(&mut out), false).with_extractor(ex);
-    // `run` ends with the sink's `finish` (closing state.json), also after an error.
-    let mut dec = Decoder::new(Input::from_bytes(data.to_vec()), &mut writer);
-    let _ = dec.run();
+    {
+        let mut dec = Decoder::new(Input::from_bytes(data.to_vec()), &mut writer);
+        let _ = dec.run();
+    }
 }
 
 /// Splits `data` at its first NUL (never valid inside JSON text): SRC and DEST dumps; without

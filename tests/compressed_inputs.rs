@@ -176,7 +176,12 @@ fn a_stream_given_to_the_checker_is_named() {
         stream.as_os_str(),
         stream.as_os_str(),
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 #[test]

@@ -118,7 +118,7 @@ pub fn open_stream(path: &std::path::Path) -> Result<Input, u8> {
         })?;
         std::fs::File::from(fd)
     } else {
-        std::fs::File::open(&path).map_err(|e| {
+        std::fs::File::open(path).map_err(|e| {
             eprintln!("vmstate-check analyze: cannot open {name}: {e}");
             exit::INPUT_ERROR
         })?

@@ -1,12 +1,15 @@
 //! The command line: argument definitions and the dispatch that `main.rs` calls. All CLI
 //! code lives under `src/cli/`, one file of glue per subcommand ([`analyze`], [`against`],
-//! [`matrix`], [`generate`]); the dump check itself is here. Commands return
+//! [`matrix`], [`generate`], [`dump`], [`compare_qemu`], [`probe`]); the dump check itself is here. Commands return
 //! `Result<_, Error>`; `main` prints the one error and exits with its code.
 
 pub mod against;
 pub mod analyze;
+pub mod compare_qemu;
+pub mod dump;
 pub mod generate;
 pub mod matrix;
+pub mod probe;
 
 use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -38,6 +41,8 @@ Exit codes:
     0        compatible: nothing counted
     1-255    number of counted problems (capped at 255), as upstream
     2        command-line usage error
+    250      interrupted by SIGINT/SIGTERM (dump, compare-qemu, probe)
+    251      QEMU missing, refused, timed out or QMP failed (dump, compare-qemu, probe)
     252      output could not be written (analyze: or a file would be overwritten)
     253      a migration stream could not be decoded (analyze)
     254      an input file is missing, unreadable, not JSON or of the wrong shape
@@ -118,6 +123,12 @@ pub enum Command {
     /// Decode a migration stream (successor of QEMU's scripts/analyze-migration.py).
     #[command(long_about = analyze::LONG_ABOUT, after_help = analyze::AFTER_HELP)]
     Analyze(analyze::AnalyzeArgs),
+    /// Dump machine types of a QEMU binary (`-dump-vmstate`) into a folder.
+    Dump(dump::DumpArgs),
+    /// Compare two QEMU binaries: every versioned machine type both list, both directions.
+    CompareQemu(compare_qemu::CompareQemuArgs),
+    /// Migrate a guest from one QEMU into another for real and compare with the prediction.
+    Probe(probe::ProbeArgs),
     /// Check dumps of several QEMU versions: each machine type against itself across versions.
     #[command(long_about = matrix::LONG_ABOUT, after_help = matrix::AFTER_HELP)]
     Matrix(matrix::MatrixArgs),
@@ -205,6 +216,9 @@ pub fn run_command(cli: &Cli) -> Result<u8, Error> {
     match &cli.command {
         // analyze prints its own errors (its glue is the stream decoder's) and returns a code.
         Some(Command::Analyze(args)) => Ok(analyze::run(args)),
+        Some(Command::Dump(args)) => Ok(dump::run(args)),
+        Some(Command::CompareQemu(args)) => Ok(compare_qemu::run(args)),
+        Some(Command::Probe(args)) => Ok(probe::run(args)),
         Some(Command::Matrix(args)) => matrix::run(args),
         Some(Command::Completions { shell }) => generate::completions(*shell),
         Some(Command::Man) => generate::man(),
@@ -388,9 +402,7 @@ fn write_checks(
         let label = format!("{} -> {}", check.src, check.dest);
         match mode {
             // A single faithful check prints upstream's lines and nothing else.
-            Mode::Faithful if lone => {
-                render::text::write_text(w, check.diagnostics, color)?
-            }
+            Mode::Faithful if lone => render::text::write_text(w, check.diagnostics, color)?,
             Mode::Faithful => {
                 writeln!(w, "== {label}")?;
                 render::text::write_text(w, check.diagnostics, color)?;

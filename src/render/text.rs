@@ -431,19 +431,29 @@ pub fn explain_finding(finding: &Finding) -> String {
             dest,
             unknown_indexes,
         } => {
-            let mut text = format!(
-                "\"{section}\": field \"{field}\": SRC sends {src}, DEST (from its own cpu section) allows {dest}"
-            );
-            if !unknown_indexes.is_empty() {
-                text.push_str(&format!(
-                    "; register indexes DEST does not know: {}",
-                    unknown_indexes.join(", ")
-                ));
+            if unknown_indexes.is_empty() {
+                format!(
+                    "\"{section}\": field \"{field}\": SRC's stream sends {src}, DEST's own stream (its cpu section) allows at most {dest}: \"Invalid value {src} expecting positive value <= {dest}\""
+                )
+            } else {
+                let more = (*src as usize).saturating_sub(unknown_indexes.len());
+                format!(
+                    "\"{section}\": field \"{field}\": SRC's stream sends {src} register index(es) that DEST's own stream (its cpu section, {dest} registers) does not list, so cpu_post_load fails: {}{}",
+                    unknown_indexes.join(", "),
+                    if more > 0 { format!(" and {more} more") } else { String::new() }
+                )
             }
-            text
         }
-        Finding::MachineUnversioned { machine, evidence } => format!(
+        Finding::MachineUnversioned { machine, evidence, .. } => format!(
             "machine type \"{machine}\" has no version, so QEMU promises no migration compatibility between different builds, and SRC and DEST differ ({evidence})"
+        ),
+        Finding::CpuModelMismatch {
+            section,
+            field,
+            src,
+            dest,
+        } => format!(
+            "\"{section}\": field \"{field}\": SRC's stream sends {src}, DEST's own stream has {dest}: DEST's cpu_post_load refuses a CPU model its pvr_match does not accept"
         ),
     }
 }

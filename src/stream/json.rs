@@ -342,6 +342,107 @@ pub fn to_pretty(v: &Value) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// A [`ValueWriter`] that builds the value as a [`serde_json::Value`] tree, for consumers that
+/// look at a few sections' values (the `--against` facts of `cpu` sections); the decoder
+/// bounds each value by the section's payload, so the tree is bounded too.
+#[derive(Debug, Default)]
+pub struct ValueTree {
+    /// Open containers, innermost last, each with the key it will be stored under.
+    stack: Vec<(Option<String>, serde_json::Value)>,
+    /// Key of the next entry of the innermost object.
+    key: Option<String>,
+    /// Hex bytes of the open hex string.
+    hex: Option<String>,
+    /// The finished top-level value, once the outermost container is closed.
+    done: Option<serde_json::Value>,
+}
+
+impl ValueTree {
+    /// Takes the finished value (None while a container is open or nothing was written).
+    pub fn take(&mut self) -> Option<serde_json::Value> {
+        self.stack.clear();
+        self.key = None;
+        self.hex = None;
+        self.done.take()
+    }
+
+    fn put(&mut self, value: serde_json::Value) {
+        let key = self.key.take();
+        match self.stack.last_mut() {
+            Some((_, serde_json::Value::Object(map))) => {
+                map.insert(key.unwrap_or_default(), value);
+            }
+            Some((_, serde_json::Value::Array(items))) => items.push(value),
+            Some(_) => {}
+            None => self.done = Some(value),
+        }
+    }
+
+    fn open(&mut self, value: serde_json::Value) {
+        let key = self.key.take();
+        self.stack.push((key, value));
+    }
+
+    fn close(&mut self) {
+        if let Some((key, value)) = self.stack.pop() {
+            self.key = key;
+            self.put(value);
+        }
+    }
+}
+
+impl ValueWriter for ValueTree {
+    fn key(&mut self, key: &str) -> io::Result<()> {
+        self.key = Some(key.to_owned());
+        Ok(())
+    }
+    fn begin_object(&mut self) -> io::Result<()> {
+        self.open(serde_json::Value::Object(serde_json::Map::new()));
+        Ok(())
+    }
+    fn end_object(&mut self) -> io::Result<()> {
+        self.close();
+        Ok(())
+    }
+    fn begin_array(&mut self) -> io::Result<()> {
+        self.open(serde_json::Value::Array(Vec::new()));
+        Ok(())
+    }
+    fn end_array(&mut self) -> io::Result<()> {
+        self.close();
+        Ok(())
+    }
+    fn string(&mut self, s: &str) -> io::Result<()> {
+        self.put(serde_json::Value::String(s.to_owned()));
+        Ok(())
+    }
+    fn bool(&mut self, b: bool) -> io::Result<()> {
+        self.put(serde_json::Value::Bool(b));
+        Ok(())
+    }
+    fn begin_hex(&mut self) -> io::Result<()> {
+        self.hex = Some(String::new());
+        Ok(())
+    }
+    fn hex(&mut self, bytes: &[u8]) -> io::Result<()> {
+        use std::fmt::Write as _;
+        if let Some(text) = &mut self.hex {
+            for b in bytes {
+                if !text.is_empty() {
+                    text.push(' ');
+                }
+                let _ = write!(text, "{b:02x}");
+            }
+        }
+        Ok(())
+    }
+    fn end_hex(&mut self) -> io::Result<()> {
+        let text = self.hex.take().unwrap_or_default();
+        self.put(serde_json::Value::String(text));
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
