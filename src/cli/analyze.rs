@@ -100,7 +100,7 @@ fn open(args: &AnalyzeArgs) -> Result<Input, u8> {
     open_stream(&args.file)
 }
 
-/// Opens the stream at `path` (`-` = standard input) as [`open`] describes.
+/// Opens the stream at `path` (`-` = standard input) as `open` describes.
 pub fn open_stream(path: &std::path::Path) -> Result<Input, u8> {
     let name = path.display();
     // Content that is not a migration stream (JSON, a foreign container) exits like any
