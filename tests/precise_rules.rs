@@ -100,7 +100,9 @@ fn unused_placeholder_absorbs_removed_fields_by_bytes() {
     let short = dump(1, 1, vec![f("a", 4, 0), f("unused", 3, 0), counted]);
     let diags = precise(&src, &short);
     assert_eq!(rules(&diags), ["layout_mismatch"]);
-    assert!(matches!(&diags[0].finding, Finding::LayoutMismatch {
+    assert!(matches!(
+        &diags[0].finding,
+        Finding::LayoutMismatch {
             src_bytes: 4,
             dest_bytes: 3,
             ..

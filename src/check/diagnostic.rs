@@ -611,7 +611,10 @@ impl Finding {
                 description.as_deref().is_some_and(|d| !d.is_empty())
             }
             other => {
-                other.rule_entry().modes.contains(&rules::RuleMode::Faithful)
+                other
+                    .rule_entry()
+                    .modes
+                    .contains(&rules::RuleMode::Faithful)
                     && other.rule_entry().severity == Severity::Error
             }
         }
