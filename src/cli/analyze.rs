@@ -100,7 +100,7 @@ fn open(args: &AnalyzeArgs) -> Result<Input, u8> {
     open_stream(&args.file)
 }
 
-/// Opens the stream at `path` (`-` = standard input) as [`open`] describes.
+/// Opens the stream at `path` (`-` = standard input) as `open` describes.
 pub fn open_stream(path: &std::path::Path) -> Result<Input, u8> {
     let name = path.display();
     // Content that is not a migration stream (JSON, a foreign container) exits like any
@@ -118,7 +118,7 @@ pub fn open_stream(path: &std::path::Path) -> Result<Input, u8> {
         })?;
         std::fs::File::from(fd)
     } else {
-        std::fs::File::open(&path).map_err(|e| {
+        std::fs::File::open(path).map_err(|e| {
             eprintln!("vmstate-check analyze: cannot open {name}: {e}");
             exit::INPUT_ERROR
         })?
