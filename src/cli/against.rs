@@ -1,99 +1,76 @@
 //! `analyze --against DEST.json`: decodes the stream, runs the comparator
-//! ([`crate::check::against`]) and renders its diagnostics with the shared renderers.
+//! ([`crate::check::against`]) and hands its findings to the report layer
+//! ([`super::report::finish`]), like the dump checks.
 
 use super::analyze::AnalyzeArgs;
+use super::report::{finish, usage_error};
+use crate::check::against::check;
+use crate::exit;
+use crate::report::{CheckReport, EntityIndex, Finding, Mode, RunError};
 use crate::stream::decode::{Decoder, NullSink};
 use crate::stream::input::Input;
-use crate::check::against::{check, Report};
-use crate::cli::Format;
-use crate::exit;
-use crate::render;
-use crate::render::json::{Check, Mode};
 use serde_json::Value;
-use std::io::{IsTerminal, Write};
+
+const ERROR_PREFIX: &str = "vmstate-check analyze: ";
 
 /// Runs `analyze --against`; returns the exit code.
 pub fn run(args: &AnalyzeArgs, dest: &std::path::Path, input: Input) -> u8 {
+    let mode = Mode::precise(args.strict);
+    if let Some(message) = args.report.misuse(mode) {
+        return usage_error(message);
+    }
+    let end = |checks, baseline, error| {
+        finish(&args.report, args.force, mode, checks, baseline, error, ERROR_PREFIX)
+    };
+    let baseline = match args.report.load_baseline(ERROR_PREFIX) {
+        Ok(b) => b,
+        Err(e) => return end(Vec::new(), None, Some(e)),
+    };
     let dump = match crate::dump::load_dump(dest) {
         Ok(d) => d,
         Err(e) => {
-            eprintln!("vmstate-check analyze: {e}");
-            return exit::INPUT_ERROR;
+            let error = RunError { code: exit::INPUT_ERROR, message: format!("{ERROR_PREFIX}{e}") };
+            return end(Vec::new(), None, Some(error));
         }
     };
     let mut sink = NullSink;
     let mut dec = Decoder::new(input, &mut sink);
     dec.lenient = true;
-    let r = dec.run();
-    let name = args.file.display();
-    if let Err(e) = &r {
-        // Report what could be checked before the damage, but the stream error wins.
-        eprintln!("vmstate-check analyze: {name}: {e}");
-    }
+    let decoded = dec.run();
+    let name = args.file.display().to_string();
+    // Report what could be checked before the damage, but the stream error wins.
+    let error = decoded.err().map(|e| RunError {
+        code: exit::STREAM_ERROR,
+        message: format!("{ERROR_PREFIX}{name}: {e}"),
+    });
     let devices: Vec<Value> = dec
         .vmdesc
         .as_ref()
         .map(|d| d.devices().to_vec())
         .unwrap_or_default();
-    let report = check(&dec.summary, &devices, &dump);
-    let mode = if args.strict {
-        Mode::Strict
-    } else {
-        Mode::Precise
+    let result = check(&dec.summary, &devices, &dump);
+    // The wire entity of each stream section: the vmsd its vmdesc entry names, else the last
+    // component of the idstr (as the comparator decides).
+    let mut index = EntityIndex::default();
+    for info in &dec.summary.sections {
+        let vmsd = info
+            .device
+            .and_then(|i| devices.get(i))
+            .and_then(|d| d.get("vmsd_name"))
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| info.idstr.rsplit('/').next().unwrap_or(&info.idstr));
+        index.insert(&format!("{} ({})", info.idstr, info.section_id), vmsd, false);
+    }
+    let check = CheckReport {
+        src: name,
+        dest: dest.display().to_string(),
+        entities: index.entities().to_vec(),
+        sections_checked: Some(result.checked),
+        findings: result
+            .diagnostics
+            .iter()
+            .map(|d| Finding::new(d, mode, &index))
+            .collect(),
     };
-    let stdout = std::io::stdout();
-    let color = args.color.enabled(stdout.is_terminal());
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    let written = write(
-        &mut out,
-        &report,
-        &name.to_string(),
-        &dest.display().to_string(),
-        args.format,
-        mode,
-        color,
-    )
-    .and_then(|()| out.flush());
-    if let Err(e) = written {
-        // A reader that went away (`| head`) still gets the verdict in the exit code.
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            eprintln!("vmstate-check analyze: cannot write output: {e}");
-            return exit::OUTPUT_ERROR;
-        }
-    }
-    if r.is_err() {
-        return exit::STREAM_ERROR;
-    }
-    exit::count_to_code(report.diagnostics.iter().filter(|d| mode.counts(d)).count())
-}
-
-/// Renders the report with the shared renderers: `error[rule]: ...` lines and a summary
-/// line `STREAM -> DEST: N errors, M warnings ...`, or the checker's JSON report (`mode`:
-/// precise or strict, one check from the stream to the dump).
-pub fn write(
-    w: &mut dyn Write,
-    report: &Report,
-    stream: &str,
-    dest: &str,
-    format: Format,
-    mode: Mode,
-    color: bool,
-) -> std::io::Result<()> {
-    match format {
-        Format::Json => {
-            let check = Check {
-                src: stream.to_owned(),
-                dest: dest.to_owned(),
-                diagnostics: &report.diagnostics,
-            };
-            w.write_all(render::json::report(mode, &[check]).as_bytes())
-        }
-        Format::Text => render::text::write_precise_checked(
-            w,
-            &format!("{stream} -> {dest}"),
-            &report.diagnostics,
-            Some(report.checked),
-            color,
-        ),
-    }
+    end(vec![check], baseline.as_ref(), error)
 }

@@ -1,7 +1,7 @@
 //! Glue of `vmstate-check analyze`: arguments, opening the input, running the decoder
 //! ([`crate::stream`]) and rendering its output, warnings and errors.
 
-use crate::cli::{ColorChoice, Format};
+use crate::cli::report::ReportOpts;
 use crate::stream::decode::{Decoder, NullSink, Sink};
 use crate::stream::error::{ErrorKind, StreamError};
 use crate::stream::extract::Extractor;
@@ -22,8 +22,23 @@ pub enum DumpKind {
     Desc,
 }
 
+/// The end of `analyze --help`: how to make the input, and the exit codes.
+pub const AFTER_HELP: &str = concat!(
+    "Make the input with QEMU's monitor (HMP), on the source:
+    (qemu) migrate \"exec:cat > vm.mig\"
+and check it against the destination's dump:
+    qemu-system-x86_64 -nodefaults -M pc-q35-7.2 -dump-vmstate dest.json
+    vmstate-check analyze vm.mig --against dest.json
+
+Without --against the exit code is 0 when the stream was decoded completely.
+With --against:
+",
+    crate::exit_codes_help!()
+);
+
 /// Arguments of `vmstate-check analyze`.
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("overwrites").args(["extract", "write_baseline"]).multiple(true)))]
 pub struct AnalyzeArgs {
     /// Migration stream file (`-` for standard input; mapped-ram streams need a file).
     pub file: PathBuf,
@@ -36,22 +51,19 @@ pub struct AnalyzeArgs {
     /// Write desc.json, state.json and one sparse file per RAM block into DIR.
     #[arg(short = 'x', long, value_name = "DIR")]
     pub extract: Option<PathBuf>,
-    /// Let --extract overwrite existing files.
-    #[arg(long, requires = "extract")]
+    /// Let --extract (or --write-baseline) overwrite existing files.
+    #[arg(long, requires = "overwrites")]
     pub force: bool,
     /// Check the stream against the destination's `-dump-vmstate` JSON; the exit code is the
-    /// number of problems (capped at 255).
+    /// number of problems (capped at 255), or see --exit-code.
     #[arg(long, value_name = "DEST.json", conflicts_with_all = ["extract", "memory"])]
     pub against: Option<PathBuf>,
-    /// With --against: `error[rule]: ...` lines and a summary, or the checker's JSON report.
-    #[arg(long, value_enum, default_value_t = Format::Text, requires = "against")]
-    pub format: Format,
     /// With --against: count warnings too (the stricter promise, as `--precise --strict`).
     #[arg(long, requires = "against")]
     pub strict: bool,
-    /// With --against: when to colour the text (auto = only on a terminal, NO_COLOR unset).
-    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN", requires = "against")]
-    pub color: ColorChoice,
+    /// With --against: output, baseline and exit-code options.
+    #[command(flatten)]
+    pub report: ReportOpts,
 }
 
 fn open(args: &AnalyzeArgs) -> Result<Input, u8> {
@@ -142,6 +154,11 @@ fn decode_into(args: &AnalyzeArgs, input: Input, sink: &mut dyn Sink) -> Result<
 
 /// Runs `analyze`; returns the process exit code.
 pub fn run(args: &AnalyzeArgs) -> u8 {
+    if args.against.is_none() && args.report.any_given() {
+        return super::report::usage_error(
+            "--format, --color, --quiet, --verbose, --baseline, --write-baseline and --exit-code need --against",
+        );
+    }
     let input = match open(args) {
         Ok(i) => i,
         Err(code) => return code,
@@ -149,6 +166,7 @@ pub fn run(args: &AnalyzeArgs) -> u8 {
     if let Some(dest) = &args.against {
         return super::against::run(args, dest, input);
     }
+
     if let Some(dir) = &args.extract {
         return run_extract(args, dir, input);
     }

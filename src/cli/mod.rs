@@ -3,20 +3,18 @@
 
 pub mod against;
 pub mod analyze;
+pub mod report;
 
-use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::check::{compare_faithful, compare_precise, Diagnostic};
+use crate::check::{compare_faithful, compare_precise};
 use crate::dump::load_dump;
-use crate::error::InputError;
 use crate::exit;
 use crate::rename::RenameTable;
-use crate::render;
-use crate::render::json::{Check, Mode};
+use crate::report::{CheckReport, EntityIndex, Finding, Mode, RunError};
 
 const LONG_ABOUT: &str = "\
 Compare two QEMU -dump-vmstate files and report everything that would break live migration
@@ -27,20 +25,37 @@ Make the input with each QEMU binary (the content does not depend on -M apart fr
 machine name):
     qemu-system-x86_64 -nodefaults -M pc-q35-7.2 -dump-vmstate FILE.json";
 
-const AFTER_HELP: &str = "\
-Exit codes:
+/// The exit-code table that ends the `--help` of every checking command.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! exit_codes_help {
+    () => {
+        "\
+Exit codes (--exit-code count, the default, as upstream):
     0        compatible: nothing counted
-    1-255    number of counted problems (capped at 255), as upstream
+    1-255    number of counted problems (capped at 255)
+Exit codes (--exit-code status):
+    0        compatible: nothing counted
+    1        counted problems
+Tool errors, in both modes:
     2        command-line usage error
-    252      output could not be written (analyze: or a file would be overwritten)
+    252      output could not be written, or a file would be overwritten
     253      a migration stream could not be decoded (analyze)
-    254      an input file is missing, unreadable, not JSON or of the wrong shape
+    254      an input file (dump, stream, rename table, baseline) is missing, unreadable or
+             of the wrong shape
 An error always prints one line on stderr naming the file and the place; counted problems
-print on stdout only.
+print on stdout only."
+    };
+}
+
+const AFTER_HELP: &str = concat!(
+    exit_codes_help!(),
+    "
 
 Example:
     vmstate-check -s qemu-7.2.json -d qemu-10.0.json            # forward migration
-    vmstate-check -s qemu-7.2.json -d qemu-10.0.json --reverse  # 10.0 -> 7.2";
+    vmstate-check -s qemu-7.2.json -d qemu-10.0.json --reverse  # 10.0 -> 7.2"
+);
 
 /// The top-level command line.
 #[derive(Debug, Parser)]
@@ -58,10 +73,10 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
     /// Dump of the source QEMU (the one migrating away).
-    #[arg(short = 's', long = "src", value_name = "SRC.json", required = true)]
+    #[arg(short = 's', long = "src", value_name = "SRC.json", required_unless_present_any = RULE_FLAGS)]
     pub src: Option<PathBuf>,
     /// Dump of the destination QEMU.
-    #[arg(short = 'd', long = "dest", value_name = "DEST.json", required = true)]
+    #[arg(short = 'd', long = "dest", value_name = "DEST.json", required_unless_present_any = RULE_FLAGS)]
     pub dest: Option<PathBuf>,
     /// Swap the roles: check migration from DEST back to SRC.
     #[arg(long, conflicts_with = "both")]
@@ -72,7 +87,19 @@ pub struct Cli {
     /// Options shared with `matrix`.
     #[command(flatten)]
     pub opts: CheckOpts,
+    /// List every rule: id, severity, certainty, modes and a one-line summary.
+    #[arg(long, conflicts_with_all = ["explain", "print_schema"])]
+    pub list_rules: bool,
+    /// Explain a rule: what breaks, why, an example, and how to fix it in QEMU.
+    #[arg(long, value_name = "RULE", conflicts_with = "print_schema")]
+    pub explain: Option<String>,
+    /// Print the JSON Schema of the `--format json` report.
+    #[arg(long)]
+    pub print_schema: bool,
 }
+
+/// The flags that need no dumps.
+const RULE_FLAGS: [&str; 3] = ["list_rules", "explain", "print_schema"];
 
 /// Options of every dump comparison.
 #[derive(Debug, clap::Args)]
@@ -81,26 +108,29 @@ pub struct CheckOpts {
     #[arg(long)]
     pub precise: bool,
     /// With --precise: count warnings too (renames, field_exists-dependent layouts, unknown
-    /// array lengths), for projects that promise identical layouts, not just loadable ones.
+    /// array lengths, stale baseline entries), for projects that promise identical layouts,
+    /// not just loadable ones.
     #[arg(long, requires = "precise")]
     pub strict: bool,
     /// Extra rename table(s) merged into the built-in one (same format as data/renames.json).
     #[arg(long = "renames", value_name = "FILE")]
     pub renames: Vec<PathBuf>,
-    /// Output format: lines (upstream's, or `error[rule]: ...` with --precise), or JSON.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
-    /// When to colour the text: auto = only on a terminal and when NO_COLOR is unset.
-    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
-    pub color: ColorChoice,
+    /// Output, baseline and exit-code options.
+    #[command(flatten)]
+    pub report: report::ReportOpts,
+    /// Let --write-baseline replace an existing file.
+    #[arg(long, requires = "write_baseline")]
+    pub force: bool,
 }
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Decode a migration stream (successor of QEMU's scripts/analyze-migration.py).
+    #[command(after_help = analyze::AFTER_HELP)]
     Analyze(analyze::AnalyzeArgs),
     /// Check every ordered pair of several dumps (e.g. one per QEMU release) in one run.
+    #[command(after_help = MATRIX_AFTER_HELP)]
     Matrix {
         /// Two or more -dump-vmstate files; each is read once.
         #[arg(required = true, num_args = 2.., value_name = "DUMP.json")]
@@ -111,19 +141,20 @@ pub enum Command {
     },
 }
 
-/// Output formats of the checker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    /// The upstream checker's lines, byte for byte.
-    Text,
-    /// A JSON report with every finding typed.
-    Json,
-}
+const MATRIX_AFTER_HELP: &str = concat!(
+    "Make the input with each QEMU binary:
+    qemu-system-x86_64 -nodefaults -M pc-q35-7.2 -dump-vmstate qemu-7.2.json
+
+",
+    exit_codes_help!(),
+    " The count is summed over all pairs."
+);
 
 /// The `--color` choices.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum ColorChoice {
     /// Colour only when stdout is a terminal and NO_COLOR is unset.
+    #[default]
     Auto,
     /// Always colour.
     Always,
@@ -162,8 +193,21 @@ pub fn main() -> ExitCode {
 
 /// Runs a parsed command line and returns the exit code.
 pub fn run(cli: &Cli) -> u8 {
-    let result = match &cli.command {
-        Some(Command::Analyze(args)) => return analyze::run(args),
+    if cli.list_rules {
+        return report::print_stdout(report::list_rules);
+    }
+    if let Some(rule) = &cli.explain {
+        let mut text = Vec::new();
+        return match report::explain(rule, &mut text) {
+            Ok(_) => report::print_stdout(|out| out.write_all(&text)),
+            Err(message) => report::usage_error(&message),
+        };
+    }
+    if cli.print_schema {
+        return report::print_stdout(|out| out.write_all(crate::report::json::SCHEMA.as_bytes()));
+    }
+    match &cli.command {
+        Some(Command::Analyze(args)) => analyze::run(args),
         Some(Command::Matrix { dumps, opts }) => {
             let pairs: Vec<(usize, usize)> = (0..dumps.len())
                 .flat_map(|i| {
@@ -189,36 +233,45 @@ pub fn run(cli: &Cli) -> u8 {
             };
             check(&cli.opts, &files, pairs)
         }
-    };
-    result.unwrap_or_else(|code| code)
-}
-
-fn input_error(err: &InputError) -> u8 {
-    eprintln!("vmstate-check: error: {err}");
-    exit::INPUT_ERROR
-}
-
-/// Loads each file once, compares the given (src, dest) index pairs, renders, and returns the
-/// exit code (the counted problems of all pairs, capped).
-fn check(opts: &CheckOpts, files: &[PathBuf], pairs: &[(usize, usize)]) -> Result<u8, u8> {
-    let mut renames = RenameTable::builtin();
-    for file in &opts.renames {
-        renames
-            .extend_from_file(file)
-            .map_err(|e| input_error(&e))?;
     }
+}
+
+const ERROR_PREFIX: &str = "vmstate-check: error: ";
+
+/// Loads each file once, compares the given (src, dest) index pairs and hands the findings
+/// to [`report::finish`], which prints them and returns the exit code.
+fn check(opts: &CheckOpts, files: &[PathBuf], pairs: &[(usize, usize)]) -> u8 {
     let mode = match (opts.precise, opts.strict) {
-        (true, true) => Mode::Strict,
-        (true, false) => Mode::Precise,
+        (true, strict) => Mode::precise(strict),
         _ => Mode::Faithful,
     };
-    let dumps = files
-        .iter()
-        .map(|file| load_dump(file))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| input_error(&e))?;
+    if let Some(message) = opts.report.misuse(mode) {
+        return report::usage_error(message);
+    }
+    let end = |checks: Vec<CheckReport>, baseline, error: Option<RunError>| {
+        report::finish(&opts.report, opts.force, mode, checks, baseline, error, ERROR_PREFIX)
+    };
+    let input_error = |err: &dyn std::fmt::Display| RunError {
+        code: exit::INPUT_ERROR,
+        message: format!("{ERROR_PREFIX}{err}"),
+    };
+    let baseline = match opts.report.load_baseline(ERROR_PREFIX) {
+        Ok(b) => b,
+        Err(e) => return end(Vec::new(), None, Some(e)),
+    };
+    let mut renames = RenameTable::builtin();
+    for file in &opts.renames {
+        if let Err(e) = renames.extend_from_file(file) {
+            return end(Vec::new(), None, Some(input_error(&e)));
+        }
+    }
+    let dumps = match files.iter().map(|file| load_dump(file)).collect::<Result<Vec<_>, _>>() {
+        Ok(d) => d,
+        Err(e) => return end(Vec::new(), None, Some(input_error(&e))),
+    };
+    let indexes: Vec<EntityIndex> = dumps.iter().map(EntityIndex::from_dump).collect();
 
-    let mut results: Vec<Vec<Diagnostic>> = Vec::with_capacity(pairs.len());
+    let mut checks = Vec::with_capacity(pairs.len());
     let mut failure = None;
     for &(s, d) in pairs {
         let mut diags = Vec::new();
@@ -228,66 +281,17 @@ fn check(opts: &CheckOpts, files: &[PathBuf], pairs: &[(usize, usize)]) -> Resul
                 compare_precise(&dumps[s], &dumps[d], &renames, &mut diags)
             }
         };
-        results.push(diags);
+        checks.push(CheckReport {
+            src: files[s].display().to_string(),
+            dest: files[d].display().to_string(),
+            entities: indexes[s].entities().to_vec(),
+            sections_checked: None,
+            findings: diags.iter().map(|diag| Finding::new(diag, mode, &indexes[s])).collect(),
+        });
         if let Err(err) = outcome {
-            failure = Some(err);
+            failure = Some(input_error(&err));
             break;
         }
     }
-    let checks: Vec<Check> = pairs
-        .iter()
-        .zip(&results)
-        .map(|(&(s, d), diagnostics)| Check {
-            src: files[s].display().to_string(),
-            dest: files[d].display().to_string(),
-            diagnostics,
-        })
-        .collect();
-
-    let stdout = io::stdout();
-    let color = opts.color.enabled(stdout.is_terminal());
-    let mut out = io::BufWriter::new(stdout.lock());
-    let written =
-        write_checks(&mut out, opts.format, mode, &checks, color).and_then(|()| out.flush());
-    if let Err(err) = written {
-        // A reader that went away (`| head`) still gets the verdict in the exit code.
-        if err.kind() != io::ErrorKind::BrokenPipe {
-            eprintln!("vmstate-check: error: cannot write output: {err}");
-            return Err(exit::OUTPUT_ERROR);
-        }
-    }
-    if let Some(err) = failure {
-        return Err(input_error(&err));
-    }
-    let problems = results.iter().flatten().filter(|d| mode.counts(d)).count();
-    Ok(exit::count_to_code(problems))
-}
-
-fn write_checks(
-    w: &mut dyn Write,
-    format: Format,
-    mode: Mode,
-    checks: &[Check],
-    color: bool,
-) -> io::Result<()> {
-    if format == Format::Json {
-        return w.write_all(render::json::report(mode, checks).as_bytes());
-    }
-    for check in checks {
-        let label = format!("{} -> {}", check.src, check.dest);
-        match mode {
-            // A single faithful check prints upstream's lines and nothing else.
-            Mode::Faithful if checks.len() == 1 => {
-                render::text::write_text(w, check.diagnostics, color)?
-            }
-            Mode::Faithful => {
-                writeln!(w, "== {label}")?;
-                render::text::write_text(w, check.diagnostics, color)?;
-            }
-            Mode::Precise | Mode::Strict => {
-                render::text::write_precise(w, &label, check.diagnostics, color)?
-            }
-        }
-    }
-    Ok(())
+    end(checks, baseline.as_ref(), failure)
 }

@@ -1,4 +1,4 @@
-//! Turning diagnostics into output: upstream-compatible text, or JSON for CI.
+//! The words of every finding: upstream's lines and the precise mode's sentences. Printing
+//! them (and every other format) is [`crate::report`]'s job.
 
-pub mod json;
 pub mod text;

@@ -1,0 +1,53 @@
+//! Upstream text: the lines of QEMU's `scripts/vmstate-static-checker.py`, byte for byte.
+//!
+//! One check prints upstream's lines and nothing else (no summary line: the count is the exit
+//! code, as upstream); several checks (`--both`, `matrix`) print each one's lines after a
+//! `== SRC -> DEST` header. Colour wraps the text of a line, never its newline, so the bytes
+//! stay the same once the escapes are stripped. The lines themselves come from
+//! [`crate::render::text::upstream_text`] (including upstream's fragment bug).
+
+use std::io::{self, Write};
+
+use owo_colors::OwoColorize;
+
+use super::{Finding, Printer, PrinterOptions, Report};
+use crate::check::Severity;
+
+/// The faithful mode's text printer.
+pub struct UpstreamText {
+    /// `quiet` prints nothing (the exit code is the count); `color` colours the lines.
+    pub options: PrinterOptions,
+}
+
+impl Printer for UpstreamText {
+    fn print(&self, report: &Report, out: &mut dyn Write) -> io::Result<()> {
+        if self.options.quiet {
+            return Ok(());
+        }
+        let single = report.checks.len() == 1;
+        for check in &report.checks {
+            if !single {
+                writeln!(out, "== {}", check.label())?;
+            }
+            for finding in &check.findings {
+                write_line(out, finding, self.options.color)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn write_line(out: &mut dyn Write, finding: &Finding, color: bool) -> io::Result<()> {
+    let line = finding.upstream_text.as_deref().unwrap_or(&finding.message);
+    if !color {
+        return out.write_all(line.as_bytes());
+    }
+    let (body, end) = match line.strip_suffix('\n') {
+        Some(body) => (body, "\n"),
+        None => (line, ""),
+    };
+    match (finding.severity, finding.counted) {
+        (Severity::Error, true) => write!(out, "{}{end}", body.red()),
+        _ => write!(out, "{}{end}", body.yellow()),
+    }
+}
