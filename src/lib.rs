@@ -6,10 +6,12 @@
 
 pub mod check;
 pub mod cli;
+pub mod compressed;
 pub mod dump;
 pub mod error;
 pub mod exit;
 pub mod rename;
 pub mod render;
 pub mod report;
+pub mod rules;
 pub mod stream;

@@ -100,7 +100,7 @@ fn desc_of_every_stream_with_vmdesc() {
     let dir = tempfile::tempdir().unwrap();
     for name in DECODABLE {
         let f = fixture_stream(dir.path(), name);
-        let o = analyze(["-d", "desc", f.to_str().unwrap()]);
+        let o = analyze(["--dump", "desc", f.to_str().unwrap()]);
         assert_eq!(o.status.code(), Some(0), "{name}: {}", stderr(&o));
         let v: Value = serde_json::from_slice(&o.stdout).unwrap();
         // Key order as in the stream: configuration (10.0 only), page_size, devices.
@@ -248,8 +248,8 @@ fn a_pipe_gives_the_same_state_and_desc_as_the_file() {
         let f = fixture_stream(dir.path(), name);
         let bytes = std::fs::read(&f).unwrap();
         for mode in ["state", "desc"] {
-            let from_file = analyze(["-d", mode, f.to_str().unwrap()]);
-            let from_pipe = analyze_stdin(&["-d", mode], &bytes);
+            let from_file = analyze(["--dump", mode, f.to_str().unwrap()]);
+            let from_pipe = analyze_stdin(&["--dump", mode], &bytes);
             assert_eq!(
                 from_pipe.status.code(),
                 Some(0),
@@ -280,7 +280,7 @@ fn a_reader_that_stops_early_ends_the_output_quietly() {
     use std::process::{Command, Stdio};
     let dir = tempfile::tempdir().unwrap();
     let stream = stream_support::fixture_stream(dir.path(), "qemu-10.0-q35");
-    for args in [vec!["analyze", "-m"], vec!["analyze", "-d", "desc"]] {
+    for args in [vec!["analyze", "-m"], vec!["analyze", "--dump", "desc"]] {
         let mut child = Command::new(env!("CARGO_BIN_EXE_vmstate-check"))
             .args(&args)
             .arg(&stream)

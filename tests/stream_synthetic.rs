@@ -66,7 +66,7 @@ fn stdin_gives_the_same_output_as_a_file() {
     let o = analyze_stdin(&[], &sample().finish(true));
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(stdout(&o), SAMPLE_STATE);
-    let o = analyze_stdin(&["-d", "desc"], &sample().finish(true));
+    let o = analyze_stdin(&["--dump", "desc"], &sample().finish(true));
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["devices"][0]["name"], "timer");
@@ -136,7 +136,7 @@ fn without_vmdesc_ram_is_decoded_and_the_first_device_is_named() {
     assert_eq!(o.status.code(), Some(253));
     assert!(stderr(&o).contains("section 'timer (2)'"));
     // --dump desc says there is none.
-    let o = analyze(["-d", "desc", f.to_str().unwrap()]);
+    let o = analyze(["--dump", "desc", f.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(253));
     assert!(stderr(&o).contains("no vmdesc"));
 }

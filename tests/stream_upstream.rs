@@ -38,7 +38,7 @@ fn compare(mode: &str) -> (usize, Vec<String>) {
     let mut upstream_failed = Vec::new();
     for name in fixture_names() {
         let f = fixture_stream(dir.path(), &name);
-        let o = analyze(["-d", mode, f.to_str().unwrap()]);
+        let o = analyze(["--dump", mode, f.to_str().unwrap()]);
         if upstream_rc(&name, mode) != 0 {
             upstream_failed.push(name);
             continue;

@@ -7,6 +7,8 @@ mod diagnostic;
 mod faithful;
 mod precise;
 
-pub use diagnostic::{ByteRun, Diagnostic, NotCheckableReason, Severity};
+pub use diagnostic::{
+    ByteRun, Certainty, Diagnostic, FieldPair, Finding, NotCheckableReason, Severity,
+};
 pub use faithful::compare_faithful;
 pub use precise::compare_precise;

@@ -6,7 +6,7 @@ use super::analyze::AnalyzeArgs;
 use super::report::{finish, usage_error};
 use crate::check::against::check;
 use crate::exit;
-use crate::report::{CheckReport, EntityIndex, Finding, Mode, RunError};
+use crate::report::{CheckReport, EntityIndex, FindingView, Mode, RunError};
 use crate::stream::decode::{Decoder, NullSink};
 use crate::stream::input::Input;
 use serde_json::Value;
@@ -26,7 +26,8 @@ pub fn run(args: &AnalyzeArgs, dest: &std::path::Path, input: Input) -> u8 {
         Ok(b) => b,
         Err(e) => return end(Vec::new(), None, Some(e)),
     };
-    let dump = match crate::dump::load_dump(dest) {
+    let loaded = crate::dump::load_dump(dest).and_then(|d| d.validate_for_layout().map(|()| d));
+    let dump = match loaded {
         Ok(d) => d,
         Err(e) => {
             let error = RunError { code: exit::INPUT_ERROR, message: format!("{ERROR_PREFIX}{e}") };
@@ -69,7 +70,7 @@ pub fn run(args: &AnalyzeArgs, dest: &std::path::Path, input: Input) -> u8 {
         findings: result
             .diagnostics
             .iter()
-            .map(|d| Finding::new(d, mode, &index))
+            .map(|d| FindingView::new(d, mode, &index))
             .collect(),
     };
     end(vec![check], baseline.as_ref(), error)

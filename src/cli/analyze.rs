@@ -2,13 +2,14 @@
 //! ([`crate::stream`]) and rendering its output, warnings and errors.
 
 use crate::cli::report::ReportOpts;
+use crate::exit;
 use crate::stream::decode::{Decoder, NullSink, Sink};
 use crate::stream::error::{ErrorKind, StreamError};
 use crate::stream::extract::Extractor;
 use crate::stream::input::Input;
 use crate::stream::json::to_pretty;
 use crate::stream::output::StateWriter;
-use crate::exit;
+use crate::compressed::{Compression, Content};
 use clap::{Args, ValueEnum};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -42,8 +43,9 @@ With --against:
 pub struct AnalyzeArgs {
     /// Migration stream file (`-` for standard input; mapped-ram streams need a file).
     pub file: PathBuf,
-    /// What to print: the decoded state or the stream's vmdesc JSON.
-    #[arg(short = 'd', long = "dump", value_enum, default_value = "state")]
+    /// What to print: the decoded state or the stream's vmdesc JSON (`analyze-migration.py
+    /// -d`; long form only, because `-d` means `--dest` at the top level).
+    #[arg(long = "dump", value_enum, default_value = "state")]
     pub dump: DumpKind,
     /// Also print RAM contents, one entry per page record (state mode).
     #[arg(short = 'm', long)]
@@ -66,36 +68,92 @@ pub struct AnalyzeArgs {
     pub report: ReportOpts,
 }
 
+/// How many leading bytes are looked at to recognise a compressed or a wrong-kind input.
+const SNIFF_LEN: usize = 4096;
+
+/// Opens the stream: a regular file directly (seekable), gzip and xz files (recognised by
+/// magic, see [`crate::compressed`]) through a streaming decompressor as a pipe-like input,
+/// standard input as a pipe unless it is a redirected regular file. Inputs of the wrong kind
+/// (a `-dump-vmstate` file, a zstd file ...) get one line saying what they are.
 fn open(args: &AnalyzeArgs) -> Result<Input, u8> {
-    if args.file.as_os_str() == "-" {
+    let name = args.file.display();
+    // Content that is not a migration stream (JSON, a foreign container) exits like any
+    // other stream that cannot be decoded (253), with a line that says what it is instead.
+    let fail = |what: &dyn std::fmt::Display| {
+        eprintln!("vmstate-check analyze: {name}: {what}");
+        exit::STREAM_ERROR
+    };
+    let file = if args.file.as_os_str() == "-" {
         // Read fd 0 directly (no second buffer); a redirected regular file stays seekable.
         use std::os::fd::AsFd;
         let fd = std::io::stdin().as_fd().try_clone_to_owned().map_err(|e| {
             eprintln!("vmstate-check analyze: cannot read standard input: {e}");
             exit::INPUT_ERROR
         })?;
-        let f = std::fs::File::from(fd);
-        if f.metadata().map(|m| m.is_file()).unwrap_or(false) {
-            if let Ok(i) = Input::from_file(f.try_clone().map_err(|_| exit::INPUT_ERROR)?) {
-                return Ok(i);
+        std::fs::File::from(fd)
+    } else {
+        std::fs::File::open(&args.file).map_err(|e| {
+            eprintln!("vmstate-check analyze: cannot open {name}: {e}");
+            exit::INPUT_ERROR
+        })?
+    };
+    let regular = file.metadata().map(|m| m.is_file()).unwrap_or(false);
+    if regular {
+        // Sniff without moving the file position (stdin may be a file opened at an offset).
+        use std::os::unix::fs::FileExt;
+        let start = if args.file.as_os_str() == "-" {
+            use std::io::Seek;
+            (&file).stream_position().unwrap_or(0)
+        } else {
+            0
+        };
+        let mut head = vec![0u8; SNIFF_LEN];
+        let mut got = 0;
+        while got < head.len() {
+            match file.read_at(&mut head[got..], start + got as u64) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    eprintln!("vmstate-check analyze: cannot read {name}: {e}");
+                    return Err(exit::INPUT_ERROR);
+                }
             }
         }
-        return Ok(Input::from_pipe(Box::new(f)));
+        head.truncate(got);
+        if Compression::sniff(&head) == Compression::Plain {
+            check_content(Content::sniff(&head)).map_err(|what| fail(&what))?;
+            if start == 0 {
+                if let Ok(i) = Input::from_file(file.try_clone().map_err(|_| exit::INPUT_ERROR)?) {
+                    return Ok(i);
+                }
+            }
+        }
     }
-    let f = std::fs::File::open(&args.file).map_err(|e| {
-        eprintln!(
-            "vmstate-check analyze: cannot open {}: {e}",
-            args.file.display()
-        );
-        exit::INPUT_ERROR
-    })?;
-    Input::from_file(f).map_err(|e| {
-        eprintln!(
-            "vmstate-check analyze: cannot read {}: {e}",
-            args.file.display()
-        );
-        exit::INPUT_ERROR
-    })
+    // A pipe, or a compressed file: read it front to back through the decompressor.
+    let mut raw = std::io::BufReader::with_capacity(1 << 16, file);
+    let head = crate::compressed::peek(&mut raw, SNIFF_LEN).map_err(|e| fail(&e))?;
+    if Compression::sniff(head) == Compression::Plain {
+        // No decompressor in between: the pipe is read through one buffer less.
+        check_content(Content::sniff(head)).map_err(|what| fail(&what))?;
+        return Ok(Input::from_pipe(Box::new(raw)));
+    }
+    let (reader, compression, content) =
+        crate::compressed::open_content(raw, SNIFF_LEN).map_err(|e| fail(&e))?;
+    if let Some(what) = compression.unsupported_message() {
+        return Err(fail(&what));
+    }
+    check_content(content).map_err(|what| fail(&what))?;
+    Ok(Input::from_pipe(Box::new(reader)))
+}
+
+/// Refuses content that is not a migration stream but is recognisably something else.
+fn check_content(content: Content) -> Result<(), &'static str> {
+    match content {
+        Content::DumpVmstate => Err("this looks like a -dump-vmstate file, not a migration stream (compare dumps with `vmstate-check -s OLD.json -d NEW.json`, or give it to `analyze --against`)"),
+        Content::Json => Err("this is a JSON file, not a migration stream"),
+        Content::MigrationStream | Content::Other => Ok(()),
+    }
 }
 
 /// Prints an error line and returns its exit code.

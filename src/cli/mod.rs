@@ -5,6 +5,7 @@ pub mod against;
 pub mod analyze;
 pub mod report;
 
+use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -14,7 +15,7 @@ use crate::check::{compare_faithful, compare_precise};
 use crate::dump::load_dump;
 use crate::exit;
 use crate::rename::RenameTable;
-use crate::report::{CheckReport, EntityIndex, Finding, Mode, RunError};
+use crate::report::{CheckReport, EntityIndex, FindingView, Mode, RunError};
 
 const LONG_ABOUT: &str = "\
 Compare two QEMU -dump-vmstate files and report everything that would break live migration
@@ -61,7 +62,7 @@ Example:
 #[derive(Debug, Parser)]
 #[command(
     name = "vmstate-check",
-    version,
+    version = env!("VMSTATE_CHECK_VERSION"),
     about = "Check QEMU -dump-vmstate files and migration streams for migration breaks",
     long_about = LONG_ABOUT,
     after_help = AFTER_HELP,
@@ -179,13 +180,28 @@ impl ColorChoice {
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(err) => {
+        Err(err) if err.use_stderr() => {
             let _ = err.print();
-            return ExitCode::from(if err.use_stderr() {
-                exit::USAGE
+            return ExitCode::from(exit::USAGE);
+        }
+        Err(err) => {
+            // --help / --version: the text is the output, so failing to write it (a full
+            // disk, a closed stdout) is an output error, not success.
+            let mut out = io::stdout().lock();
+            let styled = err.render();
+            let text = if out.is_terminal() {
+                styled.ansi().to_string()
             } else {
-                exit::OK
-            });
+                styled.to_string()
+            };
+            return match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+                Ok(()) => ExitCode::from(exit::OK),
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::from(exit::OK),
+                Err(e) => {
+                    eprintln!("vmstate-check: error: cannot write output: {e}");
+                    ExitCode::from(exit::OUTPUT_ERROR)
+                }
+            };
         }
     };
     ExitCode::from(run(&cli))
@@ -269,6 +285,14 @@ fn check(opts: &CheckOpts, files: &[PathBuf], pairs: &[(usize, usize)]) -> u8 {
         Ok(d) => d,
         Err(e) => return end(Vec::new(), None, Some(input_error(&e))),
     };
+    if mode != Mode::Faithful {
+        // The default mode keeps upstream's behaviour; the layout modes refuse a vacuous pass.
+        for dump in &dumps {
+            if let Err(e) = dump.validate_for_layout() {
+                return end(Vec::new(), None, Some(input_error(&e)));
+            }
+        }
+    }
     let indexes: Vec<EntityIndex> = dumps.iter().map(EntityIndex::from_dump).collect();
 
     let mut checks = Vec::with_capacity(pairs.len());
@@ -286,7 +310,7 @@ fn check(opts: &CheckOpts, files: &[PathBuf], pairs: &[(usize, usize)]) -> u8 {
             dest: files[d].display().to_string(),
             entities: indexes[s].entities().to_vec(),
             sections_checked: None,
-            findings: diags.iter().map(|diag| Finding::new(diag, mode, &indexes[s])).collect(),
+            findings: diags.iter().map(|diag| FindingView::new(diag, mode, &indexes[s])).collect(),
         });
         if let Err(err) = outcome {
             failure = Some(input_error(&err));

@@ -141,41 +141,38 @@ pub fn finish(
 
 /// `--list-rules`: one line per rule: id, severity, certainty, modes, summary.
 pub fn list_rules(out: &mut dyn Write) -> io::Result<()> {
-    let all = rules::catalogue();
-    let width = all.iter().map(|r| r.id.len()).max().unwrap_or(0);
-    writeln!(out, "{:width$}  {:8}  {:13}  {:24}  summary", "rule", "severity", "certainty", "modes")?;
-    for r in all {
+    let width = rules::catalogue().map(|r| r.id.len()).max().unwrap_or(0);
+    writeln!(out, "{:width$}  {:8}  {:28}  {:21}  summary", "rule", "severity", "certainty", "modes")?;
+    for r in rules::catalogue() {
         writeln!(
             out,
-            "{:width$}  {:8}  {:13}  {:24}  {}",
+            "{:width$}  {:8}  {:28}  {:21}  {}",
             r.id,
             crate::report::finding::severity_word(r.severity),
-            r.certainty.as_str(),
-            r.modes.join(","),
+            rules::certainties(r),
+            rules::modes(r),
             r.summary
         )?;
     }
     Ok(())
 }
 
-/// `--explain RULE`: what breaks, why, an example, and how to fix it in QEMU.
+/// `--explain RULE`: the catalogue's explanation (what breaks, why, an example, how to fix it
+/// in QEMU) under a line with the rule's severity, certainty and modes.
 pub fn explain(rule: &str, out: &mut dyn Write) -> Result<io::Result<()>, String> {
     let Some(r) = rules::find(rule) else {
         return Err(format!("unknown rule \"{rule}\" (see --list-rules)"));
     };
-    Ok((|| {
-        writeln!(
-            out,
-            "{} ({}, {}; modes: {})\n\n{}.\n\n{}\n\nHow to fix it in QEMU:\n    {}",
-            r.id,
-            crate::report::finding::severity_word(r.severity),
-            r.certainty.as_str(),
-            r.modes.join(", "),
-            r.summary,
-            r.explanation,
-            r.fix
-        )
-    })())
+    Ok(writeln!(
+        out,
+        "{}: {} (severity {}, certainty {}, modes {})\n\n{}",
+        r.id,
+        r.summary,
+        crate::report::finding::severity_word(r.severity),
+        rules::certainties(r),
+        rules::modes(r),
+        r.explanation.trim_end()
+    ))
 }
 
 /// Writes `text` to stdout; a closed pipe is not an error.

@@ -10,19 +10,50 @@ use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess,
 use super::{Description, Dump, Field, JsonPath, Section};
 use crate::error::InputError;
 
-/// Reads and parses the dump at `file`, streaming it through a small buffer so that the
-/// file's bytes are never all in memory next to the tree built from them.
+/// How many leading bytes of a dump are looked at to tell a migration stream or a foreign
+/// container from a dump (see [`crate::compressed`]).
+const SNIFF_LEN: usize = 4096;
+
+/// Reads and parses the dump at `file` (plain, gzip or xz, recognised by magic), streaming
+/// it through a small buffer so that the file's bytes are never all in memory next to the
+/// tree built from them.
 pub fn load_dump(file: &Path) -> Result<Dump, InputError> {
     let read_error = |source| InputError::Read {
         file: file.to_path_buf(),
         source,
     };
+    let wrong_kind = |what: String| InputError::WrongKind {
+        file: file.to_path_buf(),
+        what,
+    };
     let handle = std::fs::File::open(file).map_err(read_error)?;
-    let reader = std::io::BufReader::with_capacity(64 * 1024, handle);
+    let raw = std::io::BufReader::with_capacity(64 * 1024, handle);
+    let (reader, compression, content) =
+        crate::compressed::open_content(raw, SNIFF_LEN).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::InvalidData {
+                wrong_kind(e.to_string())
+            } else {
+                read_error(e)
+            }
+        })?;
+    if let Some(what) = compression.unsupported_message() {
+        return Err(wrong_kind(what));
+    }
+    if content == crate::compressed::Content::MigrationStream {
+        return Err(wrong_kind(
+            "this looks like a migration stream (QEVM magic), not a -dump-vmstate file; decode it with `vmstate-check analyze`, or check it with `analyze --against DEST.json`".to_owned(),
+        ));
+    }
     parse(file, serde_json::Deserializer::from_reader(reader)).map_err(|err| {
         if err.is_io() {
-            // A read failure (a directory, an I/O error) is not a JSON problem.
-            read_error(std::io::Error::from(err))
+            let err = std::io::Error::from(err);
+            if err.kind() == std::io::ErrorKind::InvalidData {
+                // The decompressor's error: "this is a gzip file, but it cannot be ...".
+                wrong_kind(err.to_string())
+            } else {
+                // A read failure (a directory, an I/O error) is not a JSON problem.
+                read_error(err)
+            }
         } else {
             InputError::syntax(file, &err)
         }

@@ -24,8 +24,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use super::rules::{self, Certainty, STALE_BASELINE_ENTRY};
-use super::{BaselineReport, CheckReport, Finding, Location, Mode, Suppression};
+use super::rules::{self, STALE_BASELINE_ENTRY};
+use super::{BaselineReport, CheckReport, FindingView, Location, Mode, Suppression};
 use crate::check::Severity;
 
 /// One accepted finding.
@@ -50,7 +50,7 @@ pub struct Entry {
 
 impl Entry {
     /// Whether this entry accepts `finding`.
-    pub fn matches(&self, finding: &Finding) -> bool {
+    pub fn matches(&self, finding: &FindingView) -> bool {
         let l = &finding.location;
         self.rule == finding.rule
             && self.vmsd == l.entity()
@@ -58,7 +58,7 @@ impl Entry {
             && self.subsection.as_ref().is_none_or(|s| l.subsection.as_ref() == Some(s))
     }
 
-    fn from_finding(f: &Finding) -> Entry {
+    fn from_finding(f: &FindingView) -> Entry {
         Entry {
             rule: f.rule.to_owned(),
             vmsd: f.location.entity().to_owned(),
@@ -236,7 +236,7 @@ impl Baseline {
     }
 }
 
-fn stale_finding(file: &str, entry: usize, e: &Entry, mode: Mode) -> Finding {
+fn stale_finding(file: &str, entry: usize, e: &Entry, mode: Mode) -> FindingView {
     let mut what = format!("rule {}, vmsd \"{}\"", e.rule, e.vmsd);
     if let Some(f) = &e.field {
         what.push_str(&format!(", field \"{f}\""));
@@ -256,10 +256,11 @@ fn stale_finding(file: &str, entry: usize, e: &Entry, mode: Mode) -> Finding {
         fields.insert("subsection".into(), json!(s));
     }
     fields.insert("reason".into(), Value::String(e.reason.clone()));
-    Finding {
+    FindingView {
         rule: STALE_BASELINE_ENTRY,
         severity: Severity::Warning,
-        certainty: Certainty::Informational,
+        certainty: "certain",
+        condition: None,
         counted: mode.counts_severity(Severity::Warning),
         location: Location {
             section: None,

@@ -1,6 +1,6 @@
-//! [`Finding`]: a diagnostic as every printer sees it, with its location attached once.
+//! [`FindingView`]: a diagnostic as every printer sees it, with its location attached once.
 //!
-//! [`Finding::new`] is the only code in `report` that looks inside a
+//! [`FindingView::new`] is the only code in `report` that looks inside a
 //! [`crate::check::Diagnostic`]: the rule id, severity and typed fields come from the
 //! diagnostic, the certainty from the rule catalogue ([`super::rules`]), the wire entity (vmsd)
 //! from the [`EntityIndex`] the front end built from its inputs.
@@ -9,7 +9,6 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
-use super::rules::{self, Certainty};
 use super::Mode;
 use crate::check::{Diagnostic, Severity};
 use crate::render::text::{explain, upstream_text};
@@ -53,13 +52,15 @@ pub struct Suppression {
 
 /// One finding, ready to print.
 #[derive(Debug, Clone)]
-pub struct Finding {
+pub struct FindingView {
     /// Rule id (the JSON `kind`).
     pub rule: &'static str,
     /// Severity.
     pub severity: Severity,
-    /// How sure the finding is.
-    pub certainty: Certainty,
+    /// How sure the finding is: `certain`, `conditional` or `wire_compatible`.
+    pub certainty: &'static str,
+    /// The condition under which a conditional finding breaks.
+    pub condition: Option<String>,
     /// Whether it counts towards the verdict (false when suppressed).
     pub counted: bool,
     /// Where it is.
@@ -131,25 +132,31 @@ fn first_of(fields: &Map<String, Value>, key: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-impl Finding {
+impl FindingView {
     /// The finding for `diag` under `mode`, located through `index`.
-    pub fn new(diag: &Diagnostic, mode: Mode, index: &EntityIndex) -> Finding {
+    pub fn new(diag: &Diagnostic, mode: Mode, index: &EntityIndex) -> FindingView {
         let rule = diag.rule();
         let severity = diag.severity();
-        let mut fields = match serde_json::to_value(diag) {
+        let mut fields = match serde_json::to_value(&diag.finding) {
             Ok(Value::Object(map)) => map,
             _ => Map::new(),
         };
         fields.remove("kind");
-        let section = str_field(&fields, "section");
-        let vmsd = section
-            .as_ref()
-            .and_then(|s| index.vmsd.get(s).cloned())
+        let section = diag.section().map(str::to_owned);
+        // The comparators name the wire entity; the index fills it in where they do not
+        // (the faithful mode, findings about a whole section).
+        let vmsd = diag
+            .vmsd
+            .clone()
+            .or_else(|| section.as_ref().and_then(|s| index.vmsd.get(s).cloned()))
             .or_else(|| str_field(&fields, "vmsd"));
-        let classes = vmsd
-            .as_ref()
-            .and_then(|v| index.classes.get(v).cloned())
-            .unwrap_or_default();
+        let classes = if diag.classes.is_empty() {
+            vmsd.as_ref()
+                .and_then(|v| index.classes.get(v).cloned())
+                .unwrap_or_default()
+        } else {
+            diag.classes.clone()
+        };
         let field = str_field(&fields, "field")
             .or_else(|| str_field(&fields, "src_field"))
             .or_else(|| first_of(&fields, "src_fields"))
@@ -171,12 +178,14 @@ impl Finding {
         };
         let counted = match mode {
             Mode::Faithful => diag.counted_upstream(),
-            Mode::Precise | Mode::Strict => mode.counts_severity(severity),
+            Mode::Precise => diag.counted(false),
+            Mode::Strict => diag.counted(true),
         };
-        Finding {
+        FindingView {
             rule,
             severity,
-            certainty: rules::find(rule).map_or(Certainty::Certain, |r| r.certainty),
+            certainty: diag.certainty.name(),
+            condition: diag.certainty.condition().map(str::to_owned),
             counted,
             location,
             message,

@@ -11,7 +11,7 @@
 use std::io::{self, Write};
 
 use super::human::{tally, verdict};
-use super::{Finding, Printer, PrinterOptions, Report};
+use super::{FindingView, Printer, PrinterOptions, Report};
 use crate::check::Severity;
 
 /// The GitHub annotations printer.
@@ -60,7 +60,7 @@ fn command(out: &mut dyn Write, kind: &str, file: &str, title: &str, message: &s
 }
 
 impl GithubAnnotations {
-    fn annotate(&self, out: &mut dyn Write, f: &Finding, scope: &str, file: &str) -> io::Result<()> {
+    fn annotate(&self, out: &mut dyn Write, f: &FindingView, scope: &str, file: &str) -> io::Result<()> {
         let kind = match (&f.suppressed, f.counted, f.severity) {
             (Some(_), _, _) => "notice",
             (None, _, Severity::Note) if !self.options.verbose => return Ok(()),

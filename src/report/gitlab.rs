@@ -13,13 +13,13 @@ use std::io::{self, Write};
 
 use serde_json::{json, Value};
 
-use super::{fingerprints, Finding, Printer, Report};
+use super::{fingerprints, FindingView, Printer, Report};
 use crate::check::Severity;
 
 /// The GitLab code quality printer.
 pub struct GitlabCodeQuality;
 
-fn severity(f: &Finding) -> &'static str {
+fn severity(f: &FindingView) -> &'static str {
     match (f.suppressed.is_some(), f.counted, f.severity) {
         (true, _, _) | (_, _, Severity::Note) => "info",
         (false, true, Severity::Error) => "critical",
@@ -28,7 +28,7 @@ fn severity(f: &Finding) -> &'static str {
     }
 }
 
-fn description(f: &Finding, scope: &str) -> String {
+fn description(f: &FindingView, scope: &str) -> String {
     match &f.suppressed {
         Some(s) => format!(
             "{scope}: {} [suppressed by baseline entry {}: {}]",
@@ -43,7 +43,7 @@ impl Printer for GitlabCodeQuality {
         let prints = fingerprints(report);
         let mut prints = prints.into_iter();
         let mut issues: Vec<Value> = Vec::new();
-        let mut issue = |f: &Finding, scope: &str, path: &str, fp: String| {
+        let mut issue = |f: &FindingView, scope: &str, path: &str, fp: String| {
             issues.push(json!({
                 "description": description(f, scope),
                 "check_name": f.rule,

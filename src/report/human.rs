@@ -9,7 +9,7 @@ use std::io::{self, Write};
 
 use owo_colors::OwoColorize;
 
-use super::{plural, Counts, Finding, Mode, Printer, PrinterOptions, Report};
+use super::{plural, Counts, FindingView, Mode, Printer, PrinterOptions, Report};
 use crate::check::Severity;
 
 /// The precise modes' text printer.
@@ -55,7 +55,7 @@ impl Printer for HumanText {
 }
 
 impl HumanText {
-    fn line(&self, out: &mut dyn Write, finding: &Finding) -> io::Result<()> {
+    fn line(&self, out: &mut dyn Write, finding: &FindingView) -> io::Result<()> {
         if self.options.quiet || (finding.severity == Severity::Note && !self.options.verbose) {
             return Ok(());
         }

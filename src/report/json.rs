@@ -8,7 +8,7 @@ use std::io::{self, Write};
 
 use serde_json::{json, Map, Value};
 
-use super::{Counts, Finding, Printer, Report, TOOL_NAME, TOOL_VERSION};
+use super::{Counts, FindingView, Printer, Report, TOOL_NAME, TOOL_VERSION};
 
 /// The JSON Schema of the report, as committed in `schema/report.schema.json`.
 pub const SCHEMA: &str = include_str!("../../schema/report.schema.json");
@@ -37,11 +37,14 @@ fn counts_value(c: Counts) -> Value {
 /// One finding as a JSON object: `kind`, `severity`, `certainty`, `counted`, `suppressed`
 /// (when a baseline entry accepted it), `message`, the location (`vmsd`, `classes`) and the
 /// typed fields of the diagnostic.
-pub fn finding_value(f: &Finding) -> Value {
+pub fn finding_value(f: &FindingView) -> Value {
     let mut map = Map::new();
     map.insert("kind".into(), f.rule.into());
     map.insert("severity".into(), f.severity_word().into());
-    map.insert("certainty".into(), f.certainty.as_str().into());
+    map.insert("certainty".into(), f.certainty.into());
+    if let Some(c) = &f.condition {
+        map.insert("condition".into(), c.clone().into());
+    }
     map.insert("counted".into(), f.counted.into());
     if let Some(s) = &f.suppressed {
         let mut sup = Map::new();

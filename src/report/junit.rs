@@ -12,7 +12,7 @@ use std::io::{self, Write};
 use quick_xml::events::{BytesDecl, BytesText, Event};
 use quick_xml::Writer;
 
-use super::{CheckReport, Finding, Printer, Report};
+use super::{CheckReport, FindingView, Printer, Report};
 
 /// The JUnit printer.
 pub struct Junit;
@@ -28,7 +28,7 @@ fn xml_chars(text: &str) -> String {
         .collect()
 }
 
-fn line(f: &Finding) -> String {
+fn line(f: &FindingView) -> String {
     match &f.suppressed {
         Some(s) => format!(
             "suppressed[{}]: {} (baseline entry {}: {})",
@@ -41,7 +41,7 @@ fn line(f: &Finding) -> String {
 /// A test case: its name and the findings under it.
 struct Case<'a> {
     name: String,
-    findings: Vec<&'a Finding>,
+    findings: Vec<&'a FindingView>,
 }
 
 fn cases(check: &CheckReport) -> Vec<Case<'_>> {
@@ -64,10 +64,10 @@ fn write_case<W: Write>(
     w: &mut Writer<W>,
     classname: &str,
     name: &str,
-    findings: &[&Finding],
+    findings: &[&FindingView],
 ) -> io::Result<()> {
-    let counted: Vec<&&Finding> = findings.iter().filter(|f| f.counted).collect();
-    let other: Vec<&&Finding> = findings.iter().filter(|f| !f.counted).collect();
+    let counted: Vec<&&FindingView> = findings.iter().filter(|f| f.counted).collect();
+    let other: Vec<&&FindingView> = findings.iter().filter(|f| !f.counted).collect();
     let element = w
         .create_element("testcase")
         .with_attribute(("name", xml_chars(name).as_str()))

@@ -1,7 +1,7 @@
 //! The report of one run and the printers that write it.
 //!
 //! Every comparator emits [`crate::check::Diagnostic`]s. The front end (`cli`) turns each into
-//! one [`Finding`] (the only place that knows the diagnostic's shape is [`finding`]), applies
+//! one [`FindingView`] (the only place that knows the diagnostic's shape is [`finding`]), applies
 //! the counting policy of the [`Mode`] and the `--baseline` ([`baseline`]), and hands the
 //! whole [`Report`] to the one [`Printer`] chosen from `--format` ([`printer`]). Printers never
 //! decide what counts, and nothing here prints except through the writer it is given.
@@ -20,7 +20,7 @@ pub mod upstream;
 
 use serde::Serialize;
 
-pub use finding::{EntityIndex, Finding, Location, Suppression};
+pub use finding::{EntityIndex, FindingView, Location, Suppression};
 pub use printer::{printer_for, Format, Printer, PrinterOptions};
 
 use crate::check::Severity;
@@ -96,7 +96,7 @@ pub struct Counts {
 
 impl Counts {
     /// Tallies `findings`.
-    pub fn of<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> Counts {
+    pub fn of<'a>(findings: impl IntoIterator<Item = &'a FindingView>) -> Counts {
         let mut counts = Counts::default();
         for f in findings {
             counts.add(f);
@@ -104,7 +104,7 @@ impl Counts {
         counts
     }
 
-    fn add(&mut self, f: &Finding) {
+    fn add(&mut self, f: &FindingView) {
         if f.suppressed.is_some() {
             self.suppressed += 1;
             return;
@@ -143,7 +143,7 @@ pub struct CheckReport {
     /// Number of stream sections checked against a vmsd (`analyze --against` only).
     pub sections_checked: Option<usize>,
     /// Findings in report order.
-    pub findings: Vec<Finding>,
+    pub findings: Vec<FindingView>,
 }
 
 impl CheckReport {
@@ -168,7 +168,7 @@ pub struct BaselineReport {
     /// Findings matched (suppressed) in all checks.
     pub matched: usize,
     /// Entries that matched nothing, as `stale_baseline_entry` findings.
-    pub stale: Vec<Finding>,
+    pub stale: Vec<FindingView>,
 }
 
 /// An error that ended the run (after the findings made before it).
@@ -229,7 +229,7 @@ impl Report {
     }
 
     /// Every finding in printing order: each check's, then the stale baseline entries.
-    pub fn all_findings(&self) -> impl Iterator<Item = &Finding> {
+    pub fn all_findings(&self) -> impl Iterator<Item = &FindingView> {
         self.checks
             .iter()
             .flat_map(|c| c.findings.iter())
@@ -281,7 +281,7 @@ pub fn fingerprints(report: &Report) -> Vec<String> {
         .collect()
 }
 
-fn finding_key(scope: &str, f: &Finding) -> String {
+fn finding_key(scope: &str, f: &FindingView) -> String {
     let l = &f.location;
     [
         f.rule,

@@ -42,7 +42,7 @@ pub struct PrinterOptions {
 /// * The printer writes only to `out`, never to stderr or stdout directly, and writes a
 ///   complete document of its format (one JSON value, one XML document ...), also when the
 ///   report holds an error or no finding at all.
-/// * The printer never decides what counts: `Finding::counted`, `Finding::suppressed`,
+/// * The printer never decides what counts: `FindingView::counted`, `FindingView::suppressed`,
 ///   [`Report::counts`] and [`Report::exit_code`] are the verdict; a printer only shows it.
 /// * Output is deterministic: the same report gives the same bytes (no time stamps, no
 ///   absolute paths beyond those on the command line).

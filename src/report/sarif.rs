@@ -16,8 +16,8 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 use serde_json::json;
 use serde_sarif::sarif;
 
-use super::rules::{self, RuleDoc};
-use super::{fingerprints, Finding, Printer, Report, TOOL_NAME, TOOL_VERSION};
+use super::rules::{self, Rule};
+use super::{fingerprints, FindingView, Printer, Report, TOOL_NAME, TOOL_VERSION};
 use crate::check::Severity;
 
 /// The SARIF printer.
@@ -57,15 +57,22 @@ fn level_of(severity: Severity) -> sarif::ResultLevel {
     }
 }
 
-fn descriptor(rule: &RuleDoc) -> sarif::ReportingDescriptor {
+fn descriptor(rule: &Rule) -> sarif::ReportingDescriptor {
     let mut props = BTreeMap::new();
-    props.insert("certainty".to_owned(), json!(rule.certainty.as_str()));
-    props.insert("modes".to_owned(), json!(rule.modes));
+    let certainty: Vec<&str> = rule.certainty.iter().map(|c| rules::certainty_name(*c)).collect();
+    let modes: Vec<&str> = rule.modes.iter().map(|m| rules::mode_name(*m)).collect();
+    props.insert("certainty".to_owned(), json!(certainty));
+    props.insert("modes".to_owned(), json!(modes));
     sarif::ReportingDescriptor::builder()
         .id(rule.id)
         .short_description(text(rule.summary))
         .full_description(text(rule.explanation))
-        .help(text(&format!("{}\n\nFix: {}", rule.explanation, rule.fix)))
+        .help(
+            sarif::MultiformatMessageString::builder()
+                .text(format!("{}\n\nFix: {}", rule.summary, rules::fix(rule)))
+                .markdown(rule.explanation)
+                .build(),
+        )
         .default_configuration(sarif::ReportingConfiguration {
             level: Some(json!(level_of(rule.severity).to_string())),
             ..Default::default()
@@ -74,7 +81,7 @@ fn descriptor(rule: &RuleDoc) -> sarif::ReportingDescriptor {
         .build()
 }
 
-fn result(f: &Finding, scope: &str, file: &str, fingerprint: String) -> sarif::Result {
+fn result(f: &FindingView, scope: &str, file: &str, fingerprint: String) -> sarif::Result {
     let level = match (&f.suppressed, f.counted, f.severity) {
         (Some(_), _, s) => level_of(s),
         (None, true, _) => sarif::ResultLevel::Error,
@@ -103,7 +110,10 @@ fn result(f: &Finding, scope: &str, file: &str, fingerprint: String) -> sarif::R
     };
     let mut props = BTreeMap::new();
     props.insert("counted".to_owned(), json!(f.counted));
-    props.insert("certainty".to_owned(), json!(f.certainty.as_str()));
+    props.insert("certainty".to_owned(), json!(f.certainty));
+    if let Some(c) = &f.condition {
+        props.insert("condition".to_owned(), json!(c));
+    }
     props.insert("check".to_owned(), json!(scope));
     if let Some(section) = &l.section {
         props.insert("section".to_owned(), json!(section));
@@ -118,7 +128,7 @@ fn result(f: &Finding, scope: &str, file: &str, fingerprint: String) -> sarif::R
         .partial_fingerprints(partial)
         .properties(sarif::PropertyBag { additional_properties: props, ..Default::default() })
         .build();
-    result.rule_index = rules::catalogue().iter().position(|r| r.id == f.rule).map(|i| i as i64);
+    result.rule_index = rules::index(f.rule).map(|i| i as i64);
     result.suppressions = f.suppressed.as_ref().map(|s| {
         vec![sarif::Suppression::builder()
             .kind(json!("external"))
@@ -172,7 +182,7 @@ impl Printer for Sarif {
                                 .name(TOOL_NAME)
                                 .version(TOOL_VERSION)
                                 .semantic_version(TOOL_VERSION)
-                                .rules(rules::catalogue().iter().map(descriptor).collect::<Vec<_>>())
+                                .rules(rules::catalogue().map(descriptor).collect::<Vec<_>>())
                                 .build(),
                         )
                         .build(),

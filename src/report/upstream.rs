@@ -10,7 +10,7 @@ use std::io::{self, Write};
 
 use owo_colors::OwoColorize;
 
-use super::{Finding, Printer, PrinterOptions, Report};
+use super::{FindingView, Printer, PrinterOptions, Report};
 use crate::check::Severity;
 
 /// The faithful mode's text printer.
@@ -37,7 +37,7 @@ impl Printer for UpstreamText {
     }
 }
 
-fn write_line(out: &mut dyn Write, finding: &Finding, color: bool) -> io::Result<()> {
+fn write_line(out: &mut dyn Write, finding: &FindingView, color: bool) -> io::Result<()> {
     let line = finding.upstream_text.as_deref().unwrap_or(&finding.message);
     if !color {
         return out.write_all(line.as_bytes());

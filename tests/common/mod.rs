@@ -4,14 +4,17 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub mod limits;
+
 /// The repository root.
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// QEMU's own checker test dumps, in `../shared/corpus/qemu-tests/`.
+/// QEMU's own checker test dumps, vendored in `tests/fixtures/qemu-tests/` (origin and
+/// licence: `NOTE.md` there), so that a fresh clone needs nothing beside it.
 pub fn corpus(name: &str) -> PathBuf {
-    let path = root().join("../shared/corpus/qemu-tests").join(name);
+    let path = root().join("tests/fixtures/qemu-tests").join(name);
     assert!(path.exists(), "test data missing: {}", path.display());
     path
 }
