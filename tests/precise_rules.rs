@@ -2,6 +2,7 @@
 //! the real 7.2/10.0 dumps.
 
 mod common;
+mod report_schema;
 
 use std::path::Path;
 
@@ -245,7 +246,7 @@ fn both_directions_and_matrix_read_each_dump_once_and_sum_the_counts() {
         a.as_os_str(),
         b.as_os_str(),
     ]);
-    let v: Value = serde_json::from_slice(&matrix.stdout).unwrap();
+    let v = report_schema::assert_valid_report(std::str::from_utf8(&matrix.stdout).unwrap());
     assert_eq!(v["checks"].as_array().unwrap().len(), 2);
     assert_eq!(v["problems"], 50);
     assert_eq!(matrix.status.code(), Some(50));
@@ -266,7 +267,7 @@ fn precise_json_counts_errors_only() {
             .to_str()
             .unwrap(),
     ]);
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = report_schema::assert_valid_report(std::str::from_utf8(&out.stdout).unwrap());
     assert_eq!(v["mode"], "precise");
     let diags = v["checks"][0]["diagnostics"].as_array().unwrap();
     let errors = diags.iter().filter(|d| d["severity"] == "error").count();
@@ -303,9 +304,10 @@ fn strict_counts_warnings_too() {
         a.push("json".into());
         a
     };
-    let precise: Value = serde_json::from_slice(&common::run(args(false)).stdout).unwrap();
+    let precise =
+        report_schema::assert_valid_report(&String::from_utf8(common::run(args(false)).stdout).unwrap());
     let strict_out = common::run(args(true));
-    let strict: Value = serde_json::from_slice(&strict_out.stdout).unwrap();
+    let strict = report_schema::assert_valid_report(std::str::from_utf8(&strict_out.stdout).unwrap());
     assert_eq!(strict["mode"], "strict");
     let diags = strict["checks"][0]["diagnostics"].as_array().unwrap();
     let warnings = diags.iter().filter(|d| d["severity"] == "warning").count();

@@ -2,6 +2,7 @@
 //! when loading them (tests/fixtures/streams/loads.tsv), plus hand-built cases.
 
 mod stream_support;
+mod report_schema;
 
 use serde_json::Value;
 use std::fmt::Write as _;
@@ -144,8 +145,7 @@ fn against_json(dir: &std::path::Path, stream: &str, dump: &str) -> (i32, Value)
         "json",
         f.to_str().unwrap(),
     ]);
-    let json: Value = serde_json::from_str(&stdout(&o))
-        .unwrap_or_else(|e| panic!("{stream}: {e}\n{}{}", stdout(&o), stderr(&o)));
+    let json = report_schema::assert_valid_report(&stdout(&o));
     (o.status.code().unwrap(), json)
 }
 
@@ -378,7 +378,7 @@ fn strict_counts_warnings_too() {
         "json",
         f.to_str().unwrap(),
     ]);
-    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let v = report_schema::assert_valid_report(&stdout(&o));
     assert_eq!(v["mode"], "strict");
     let counted = diagnostics(&v)
         .iter()
