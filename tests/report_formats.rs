@@ -44,7 +44,14 @@ fn dump_args<'a>(format: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
 }
 
 fn stream_args<'a>(format: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut a = vec!["analyze", ESP_STREAM, "--against", Q35_100, "--format", format];
+    let mut a = vec![
+        "analyze",
+        ESP_STREAM,
+        "--against",
+        Q35_100,
+        "--format",
+        format,
+    ];
     a.extend_from_slice(extra);
     a
 }
@@ -65,17 +72,25 @@ fn validate(format: &str, text: &str) -> Option<Value> {
         "gitlab" => {
             let v: Value = serde_json::from_str(text).unwrap();
             let issues = v.as_array().unwrap();
-            let mut prints: Vec<&str> = issues.iter().map(|i| i["fingerprint"].as_str().unwrap()).collect();
+            let mut prints: Vec<&str> = issues
+                .iter()
+                .map(|i| i["fingerprint"].as_str().unwrap())
+                .collect();
             for i in issues {
                 for key in ["description", "check_name", "fingerprint", "severity"] {
                     assert!(i[key].is_string(), "{key} missing: {i}");
                 }
-                assert!(["info", "minor", "major", "critical", "blocker"].contains(&i["severity"].as_str().unwrap()));
+                assert!(["info", "minor", "major", "critical", "blocker"]
+                    .contains(&i["severity"].as_str().unwrap()));
                 assert_eq!(i["location"]["lines"]["begin"], 1);
             }
             prints.sort_unstable();
             prints.dedup();
-            assert_eq!(prints.len(), issues.len(), "GitLab fingerprints must be unique");
+            assert_eq!(
+                prints.len(),
+                issues.len(),
+                "GitLab fingerprints must be unique"
+            );
             Some(v)
         }
         "junit" => {
@@ -85,7 +100,9 @@ fn validate(format: &str, text: &str) -> Option<Value> {
         "github" => {
             for line in text.lines().filter(|l| l.starts_with("::")) {
                 assert!(
-                    line.starts_with("::error ") || line.starts_with("::warning ") || line.starts_with("::notice "),
+                    line.starts_with("::error ")
+                        || line.starts_with("::warning ")
+                        || line.starts_with("::notice "),
                     "{line}"
                 );
                 assert!(line[2..].contains("::"), "{line}");
@@ -115,7 +132,11 @@ fn every_format_in_stream_mode_is_valid_and_snapshotted() {
         assert!(err.is_empty(), "{format}: {err}");
         assert_eq!(rc, 1, "{format}");
         validate(format, &out);
-        snapshot(&format!("report_{format}_stream_7.2_esp_into_10.0"), rc, &out);
+        snapshot(
+            &format!("report_{format}_stream_7.2_esp_into_10.0"),
+            rc,
+            &out,
+        );
     }
 }
 
@@ -127,7 +148,10 @@ fn json_report_carries_version_mode_counts_and_the_exit_code() {
     assert_eq!(v["tool"]["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(v["mode"], "strict");
     let c = &v["checks"][0]["counts"];
-    assert_eq!(c["counted"].as_u64().unwrap(), c["errors"].as_u64().unwrap() + c["warnings"].as_u64().unwrap());
+    assert_eq!(
+        c["counted"].as_u64().unwrap(),
+        c["errors"].as_u64().unwrap() + c["warnings"].as_u64().unwrap()
+    );
     assert_eq!(v["exit_code"].as_i64().unwrap(), i64::from(rc));
     assert_eq!(v["problems"], c["counted"]);
     assert!(v.get("error").is_none());
@@ -144,7 +168,8 @@ fn json_report_carries_version_mode_counts_and_the_exit_code() {
 fn after_an_error_the_json_exit_code_is_the_process_exit_code() {
     // A dump whose usb-kbd field lacks its size: the comparison stops there with 254, after
     // the findings made before it (upstream's exit code would have been their count).
-    let text = std::fs::read_to_string(root().join("tests/fixtures/qemu-tests/dump1.json")).unwrap();
+    let text =
+        std::fs::read_to_string(root().join("tests/fixtures/qemu-tests/dump1.json")).unwrap();
     let at = text.find("\"kbd.keycodes\"").unwrap();
     let size_at = at + text[at..].find("\"size\"").unwrap();
     let edited = format!("{}\"sizeX\"{}", &text[..size_at], &text[size_at + 6..]);
@@ -153,7 +178,14 @@ fn after_an_error_the_json_exit_code_is_the_process_exit_code() {
     std::fs::write(&bad, edited).unwrap();
     let dest = root().join("tests/fixtures/qemu-tests/dump2.json");
     for format in ["json", "junit", "sarif"] {
-        let (rc, out, err) = vc(&["-s", bad.to_str().unwrap(), "-d", dest.to_str().unwrap(), "--format", format]);
+        let (rc, out, err) = vc(&[
+            "-s",
+            bad.to_str().unwrap(),
+            "-d",
+            dest.to_str().unwrap(),
+            "--format",
+            format,
+        ]);
         assert_eq!(rc, 254, "{format}: {err}");
         assert_eq!(err.lines().count(), 1, "{err}");
         match format {
@@ -162,7 +194,10 @@ fn after_an_error_the_json_exit_code_is_the_process_exit_code() {
                 assert_eq!(v["exit_code"], 254);
                 assert_eq!(v["error"]["code"], 254);
                 assert_eq!(v["error"]["message"].as_str().unwrap(), err.trim_end());
-                assert!(v["problems"].as_u64().unwrap() > 0, "the findings before the error are kept");
+                assert!(
+                    v["problems"].as_u64().unwrap() > 0,
+                    "the findings before the error are kept"
+                );
             }
             "junit" => assert_eq!(assert_junit(&out).errors, 1),
             _ => {
@@ -173,7 +208,15 @@ fn after_an_error_the_json_exit_code_is_the_process_exit_code() {
         }
     }
     // A missing file: nothing checked, the JSON still says why.
-    let (rc, out, _) = vc(&["--precise", "-s", "/nonexistent.json", "-d", Q35_100, "--format", "json"]);
+    let (rc, out, _) = vc(&[
+        "--precise",
+        "-s",
+        "/nonexistent.json",
+        "-d",
+        Q35_100,
+        "--format",
+        "json",
+    ]);
     assert_eq!(rc, 254);
     let v = assert_valid_report(&out);
     assert_eq!(v["exit_code"], 254);
@@ -184,7 +227,10 @@ fn after_an_error_the_json_exit_code_is_the_process_exit_code() {
 fn print_schema_prints_the_committed_schema() {
     let (rc, out, _) = vc(&["--print-schema"]);
     assert_eq!(rc, 0);
-    assert_eq!(out, std::fs::read_to_string(root().join("schema/report.schema.json")).unwrap());
+    assert_eq!(
+        out,
+        std::fs::read_to_string(root().join("schema/report.schema.json")).unwrap()
+    );
     let _: Value = serde_json::from_str(&out).unwrap();
 }
 
@@ -195,18 +241,41 @@ fn exit_code_status_mode() {
     let (rc, _, _) = vc(&dump_args("text", &["--exit-code", "count"]));
     assert_eq!(rc, 11);
     // clean: a dump against itself
-    let (rc, _, _) = vc(&["--precise", "-s", Q35_100, "-d", Q35_100, "--exit-code", "status"]);
+    let (rc, _, _) = vc(&[
+        "--precise",
+        "-s",
+        Q35_100,
+        "-d",
+        Q35_100,
+        "--exit-code",
+        "status",
+    ]);
     assert_eq!(rc, 0);
     // faithful mode too, and tool errors keep their codes
     let (rc, _, _) = vc(&["-s", Q35_72, "-d", Q35_100, "--exit-code", "status"]);
     assert_eq!(rc, 1);
-    let (rc, _, _) = vc(&["--precise", "-s", "/nonexistent.json", "-d", Q35_100, "--exit-code", "status"]);
+    let (rc, _, _) = vc(&[
+        "--precise",
+        "-s",
+        "/nonexistent.json",
+        "-d",
+        Q35_100,
+        "--exit-code",
+        "status",
+    ]);
     assert_eq!(rc, 254);
     let (rc, _, _) = vc(&["--exit-code", "sometimes", "-s", Q35_72, "-d", Q35_100]);
     assert_eq!(rc, 2);
     let (rc, _, _) = vc(&stream_args("json", &["--exit-code", "status"]));
     assert_eq!(rc, 1);
-    let (rc, _, _) = vc(&["analyze", "tests/fixtures/streams/qemu-10.0-q35.mig.gz", "--against", "tests/fixtures/dumps/qemu-7.2-pc-q35-7.2.json", "--exit-code", "status"]);
+    let (rc, _, _) = vc(&[
+        "analyze",
+        "tests/fixtures/streams/qemu-10.0-q35.mig.gz",
+        "--against",
+        "tests/fixtures/dumps/qemu-7.2-pc-q35-7.2.json",
+        "--exit-code",
+        "status",
+    ]);
     assert_eq!(rc, 0);
     // JSON says the same
     let (rc, out, _) = vc(&dump_args("json", &["--exit-code", "status"]));
@@ -217,10 +286,21 @@ fn exit_code_status_mode() {
 
 #[test]
 fn every_checking_help_documents_both_exit_code_modes() {
-    for args in [&["--help"][..], &["matrix", "--help"], &["analyze", "--help"]] {
+    for args in [
+        &["--help"][..],
+        &["matrix", "--help"],
+        &["analyze", "--help"],
+    ] {
         let (rc, out, _) = vc(args);
         assert_eq!(rc, 0);
-        for needle in ["--exit-code status", "1-255", "254", "252", "--baseline", "--format"] {
+        for needle in [
+            "--exit-code status",
+            "1-255",
+            "254",
+            "252",
+            "--baseline",
+            "--format",
+        ] {
             assert!(out.contains(needle), "{args:?}: {needle} missing from help");
         }
     }
@@ -230,7 +310,10 @@ fn every_checking_help_documents_both_exit_code_modes() {
 fn quiet_prints_only_the_summary_and_nothing_when_clean() {
     let (rc, out, _) = vc(&dump_args("text", &["--quiet"]));
     assert_eq!(rc, 11);
-    assert_eq!(out, format!("{Q35_72} -> {Q35_100}: 11 errors, 14 warnings; 11 counted\n"));
+    assert_eq!(
+        out,
+        format!("{Q35_72} -> {Q35_100}: 11 errors, 14 warnings; 11 counted\n")
+    );
     let (rc, out, _) = vc(&["--precise", "-s", Q35_100, "-d", Q35_100, "--quiet"]);
     assert_eq!((rc, out.as_str()), (0, ""));
     // faithful mode: the exit code is the count, nothing is printed
@@ -244,7 +327,10 @@ fn quiet_prints_only_the_summary_and_nothing_when_clean() {
 fn notes_only_with_verbose() {
     let (_, plain, _) = vc(&stream_args("text", &[]));
     assert!(!plain.contains("note["), "{plain}");
-    assert!(plain.ends_with("1 error, 3 warnings, 11 notes (23 sections checked); 1 counted\n"), "{plain}");
+    assert!(
+        plain.ends_with("1 error, 3 warnings, 11 notes (23 sections checked); 1 counted\n"),
+        "{plain}"
+    );
     let (_, verbose, _) = vc(&stream_args("text", &["--verbose"]));
     assert_eq!(verbose.matches("note[").count(), 11, "{verbose}");
     let (_, gh, _) = vc(&stream_args("github", &[]));
@@ -281,7 +367,11 @@ fn written_baseline_suppresses_every_counted_finding_in_every_format() {
     let text = std::fs::read_to_string(&file).unwrap();
     // 11 counted findings, 8 distinct keys: classes that share a vmsd (am53c974 and dc390
     // carry pciespscsi) are one wire entity, so one entry accepts both.
-    assert_eq!(text.lines().filter(|l| *l == "[[accepted]]").count(), 8, "{text}");
+    assert_eq!(
+        text.lines().filter(|l| *l == "[[accepted]]").count(),
+        8,
+        "{text}"
+    );
     assert_eq!(text.matches("reason = \"TODO: ").count(), 8);
     assert!(text.starts_with("# vmstate-check baseline"));
     let b = file.to_str().unwrap();
@@ -292,8 +382,14 @@ fn written_baseline_suppresses_every_counted_finding_in_every_format() {
         match format {
             "text" => {
                 assert_eq!(out.matches("suppressed[").count(), 11, "{out}");
-                assert!(out.contains("0 errors, 14 warnings, 11 suppressed; nothing counted"), "{out}");
-                assert!(out.contains("baseline.toml: 8 entries, 11 findings suppressed, 0 stale"), "{out}");
+                assert!(
+                    out.contains("0 errors, 14 warnings, 11 suppressed; nothing counted"),
+                    "{out}"
+                );
+                assert!(
+                    out.contains("baseline.toml: 8 entries, 11 findings suppressed, 0 stale"),
+                    "{out}"
+                );
             }
             "json" => {
                 let v = v.unwrap();
@@ -307,18 +403,37 @@ fn written_baseline_suppresses_every_counted_finding_in_every_format() {
                     .filter(|d| d.get("suppressed").is_some())
                     .collect();
                 assert_eq!(sup.len(), 11);
-                assert!(sup.iter().all(|d| d["counted"] == false && d["severity"] == "error"));
+                assert!(sup
+                    .iter()
+                    .all(|d| d["counted"] == false && d["severity"] == "error"));
             }
             "sarif" => {
                 let results = v.unwrap()["runs"][0]["results"].as_array().unwrap().clone();
-                let sup = results.iter().filter(|r| r.get("suppressions").is_some()).count();
+                let sup = results
+                    .iter()
+                    .filter(|r| r.get("suppressions").is_some())
+                    .count();
                 assert_eq!(sup, 11);
             }
             "gitlab" => {
                 let v = v.unwrap();
-                let sup = v.as_array().unwrap().iter().filter(|i| i["description"].as_str().unwrap().contains("suppressed by baseline")).count();
+                let sup = v
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|i| {
+                        i["description"]
+                            .as_str()
+                            .unwrap()
+                            .contains("suppressed by baseline")
+                    })
+                    .count();
                 assert_eq!(sup, 11);
-                assert!(v.as_array().unwrap().iter().all(|i| i["severity"] != "critical"));
+                assert!(v
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|i| i["severity"] != "critical"));
             }
             "junit" => {
                 let j = assert_junit(&out);
@@ -346,7 +461,12 @@ fn stale_entries_warn_and_count_only_with_strict() {
     let (rc, out, _) = vc(&dump_args("text", &["--baseline", b]));
     assert_eq!(rc, 0, "a stale entry is a warning");
     assert!(out.contains("warning[stale_baseline_entry]: "), "{out}");
-    assert!(out.contains("entry 9 (rule field_not_sent, vmsd \"no-such-vmsd\", field \"x\") matches no finding"), "{out}");
+    assert!(
+        out.contains(
+            "entry 9 (rule field_not_sent, vmsd \"no-such-vmsd\", field \"x\") matches no finding"
+        ),
+        "{out}"
+    );
     assert!(out.contains("1 stale"), "{out}");
     let (rc, out, _) = vc(&dump_args("json", &["--baseline", b]));
     let v = assert_valid_report(&out);
@@ -380,11 +500,21 @@ fn an_entry_matches_by_rule_entity_and_field() {
     let (rc, out, _) = vc(&stream_args("json", &["--baseline", b]));
     let v = assert_valid_report(&out);
     assert_eq!((rc, v["baseline"]["matched"].as_u64()), (0, Some(1)));
-    let sup = v["checks"][0]["diagnostics"].as_array().unwrap().iter().find(|d| d.get("suppressed").is_some()).unwrap().clone();
+    let sup = v["checks"][0]["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d.get("suppressed").is_some())
+        .unwrap()
+        .clone();
     assert_eq!(sup["suppressed"]["entry"], 1);
     assert_eq!(sup["suppressed"]["reason"], "r");
     // without field: every field_not_sent finding of the entity
-    std::fs::write(&file, "[[accepted]]\nrule = \"field_not_sent\"\nvmsd = \"pciespscsi\"\nreason = \"r\"\n").unwrap();
+    std::fs::write(
+        &file,
+        "[[accepted]]\nrule = \"field_not_sent\"\nvmsd = \"pciespscsi\"\nreason = \"r\"\n",
+    )
+    .unwrap();
     assert_eq!(vc(&stream_args("text", &["--baseline", b])).0, 0);
     // the same baseline works on the dump pair (where the entity is a vmsd too)
     let (rc, out, _) = vc(&dump_args("json", &["--baseline", b]));
@@ -398,8 +528,14 @@ fn write_baseline_in_stream_mode_and_round_trip() {
     let (file, rc) = write_baseline(dir.path(), &stream_args("text", &[]));
     assert_eq!(rc, 1);
     let text = std::fs::read_to_string(&file).unwrap();
-    assert!(text.contains("rule = \"field_not_sent\"") && text.contains("vmsd = \"pciespscsi\""), "{text}");
-    let (rc, out, _) = vc(&stream_args("text", &["--baseline", file.to_str().unwrap()]));
+    assert!(
+        text.contains("rule = \"field_not_sent\"") && text.contains("vmsd = \"pciespscsi\""),
+        "{text}"
+    );
+    let (rc, out, _) = vc(&stream_args(
+        "text",
+        &["--baseline", file.to_str().unwrap()],
+    ));
     assert_eq!(rc, 0, "{out}");
 }
 
@@ -412,11 +548,16 @@ fn write_baseline_never_overwrites_without_force() {
     let (rc, _, err) = vc(&dump_args("text", &["--write-baseline", f]));
     assert_eq!(rc, 252, "{err}");
     assert_eq!(err.lines().count(), 1);
-    assert!(err.contains("baseline.toml") && err.contains("--force"), "{err}");
+    assert!(
+        err.contains("baseline.toml") && err.contains("--force"),
+        "{err}"
+    );
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me");
     let (rc, _, err) = vc(&dump_args("text", &["--write-baseline", f, "--force"]));
     assert_eq!(rc, 11, "{err}");
-    assert!(std::fs::read_to_string(&file).unwrap().contains("[[accepted]]"));
+    assert!(std::fs::read_to_string(&file)
+        .unwrap()
+        .contains("[[accepted]]"));
     // analyze's --force serves --write-baseline too
     let (rc, _, err) = vc(&stream_args("text", &["--write-baseline", f, "--force"]));
     assert_eq!(rc, 1, "{err}");
@@ -439,7 +580,10 @@ fn a_bad_baseline_is_one_line_naming_file_entry_and_key() {
     ];
     for (text, needles) in cases {
         std::fs::write(&file, text).unwrap();
-        for args in [dump_args("text", &["--baseline", f]), stream_args("json", &["--baseline", f])] {
+        for args in [
+            dump_args("text", &["--baseline", f]),
+            stream_args("json", &["--baseline", f]),
+        ] {
             let (rc, _, err) = vc(&args);
             assert_eq!(rc, 254, "{err}");
             assert_eq!(err.lines().count(), 1, "{err}");
@@ -457,7 +601,14 @@ fn baselines_need_a_precise_mode() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("b.toml");
     std::fs::write(&file, "").unwrap();
-    let (rc, out, err) = vc(&["-s", Q35_72, "-d", Q35_100, "--baseline", file.to_str().unwrap()]);
+    let (rc, out, err) = vc(&[
+        "-s",
+        Q35_72,
+        "-d",
+        Q35_100,
+        "--baseline",
+        file.to_str().unwrap(),
+    ]);
     assert_eq!(rc, 2, "{err}");
     assert!(out.is_empty());
     assert!(err.contains("--precise"), "{err}");
@@ -472,17 +623,43 @@ fn fingerprints_do_not_depend_on_folders_or_wording() {
     std::fs::copy(root().join(Q35_100), &b).unwrap();
     let prints = |out: &str| -> Vec<String> {
         let v: Value = serde_json::from_str(out).unwrap();
-        v.as_array().unwrap().iter().map(|i| i["fingerprint"].as_str().unwrap().to_owned()).collect()
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["fingerprint"].as_str().unwrap().to_owned())
+            .collect()
     };
     let (_, here, _) = vc(&dump_args("gitlab", &[]));
-    let (_, there, _) = vc(&["--precise", "-s", a.to_str().unwrap(), "-d", b.to_str().unwrap(), "--format", "gitlab"]);
+    let (_, there, _) = vc(&[
+        "--precise",
+        "-s",
+        a.to_str().unwrap(),
+        "-d",
+        b.to_str().unwrap(),
+        "--format",
+        "gitlab",
+    ]);
     assert_eq!(prints(&here), prints(&there));
     let sarif_prints = |out: &str| -> Vec<String> {
         let v: Value = serde_json::from_str(out).unwrap();
-        v["runs"][0]["results"].as_array().unwrap().iter().map(|r| r["partialFingerprints"]["vmstateCheck/v1"].as_str().unwrap().to_owned()).collect()
+        v["runs"][0]["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                r["partialFingerprints"]["vmstateCheck/v1"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect()
     };
     let (_, s1, _) = vc(&dump_args("sarif", &[]));
-    assert_eq!(sarif_prints(&s1), prints(&here), "one fingerprint per finding, the same in both formats");
+    assert_eq!(
+        sarif_prints(&s1),
+        prints(&here),
+        "one fingerprint per finding, the same in both formats"
+    );
     // --strict changes what counts (and so the wording of the levels), not the fingerprints
     let (_, strict, _) = vc(&dump_args("gitlab", &["--strict"]));
     assert_eq!(prints(&strict), prints(&here));
@@ -498,7 +675,10 @@ fn sarif_rules_come_from_the_catalogue() {
     for r in v["runs"][0]["results"].as_array().unwrap() {
         let i = r["ruleIndex"].as_u64().unwrap() as usize;
         assert_eq!(rules[i]["id"], r["ruleId"]);
-        assert!(!rules[i]["fullDescription"]["text"].as_str().unwrap().is_empty());
+        assert!(!rules[i]["fullDescription"]["text"]
+            .as_str()
+            .unwrap()
+            .is_empty());
         assert!(rules[i]["help"]["text"].as_str().unwrap().contains("Fix: "));
     }
 }
@@ -563,13 +743,27 @@ fn the_readme_rule_table_agrees_with_the_catalogue() {
                 .map(|c| c.trim().trim_matches('`').to_owned())
                 .collect();
             assert_eq!(cells.len(), 5, "{l}");
-            [cells[0].clone(), cells[1].clone(), cells[2].clone(), cells[3].clone(), cells[4].clone()]
+            [
+                cells[0].clone(),
+                cells[1].clone(),
+                cells[2].clone(),
+                cells[3].clone(),
+                cells[4].clone(),
+            ]
         })
         .collect();
     let listed = listed_rules();
     let expected: String = listed
         .iter()
-        .map(|r| format!("| `{}` | {} | {} | {} | {} |\n", r[0], r[1], r[2], r[3], r[4]))
+        .map(|r| {
+            format!(
+                "| `{}` | {} | {} | {} | {} |\n",
+                r[0], r[1], r[2], r[3], r[4]
+            )
+        })
         .collect();
-    assert_eq!(table, listed, "README rule table out of date; it should read:\n{expected}");
+    assert_eq!(
+        table, listed,
+        "README rule table out of date; it should read:\n{expected}"
+    );
 }

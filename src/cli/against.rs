@@ -20,7 +20,15 @@ pub fn run(args: &AnalyzeArgs, dest: &std::path::Path, input: Input) -> u8 {
         return usage_error(message);
     }
     let end = |checks, baseline, error| {
-        finish(&args.report, args.force, mode, checks, baseline, error, ERROR_PREFIX)
+        finish(
+            &args.report,
+            args.force,
+            mode,
+            checks,
+            baseline,
+            error,
+            ERROR_PREFIX,
+        )
     };
     let baseline = match args.report.load_baseline(ERROR_PREFIX) {
         Ok(b) => b,
@@ -30,7 +38,10 @@ pub fn run(args: &AnalyzeArgs, dest: &std::path::Path, input: Input) -> u8 {
     let dump = match loaded {
         Ok(d) => d,
         Err(e) => {
-            let error = RunError { code: exit::INPUT_ERROR, message: format!("{ERROR_PREFIX}{e}") };
+            let error = RunError {
+                code: exit::INPUT_ERROR,
+                message: format!("{ERROR_PREFIX}{e}"),
+            };
             return end(Vec::new(), None, Some(error));
         }
     };
@@ -60,7 +71,11 @@ pub fn run(args: &AnalyzeArgs, dest: &std::path::Path, input: Input) -> u8 {
             .and_then(|d| d.get("vmsd_name"))
             .and_then(Value::as_str)
             .unwrap_or_else(|| info.idstr.rsplit('/').next().unwrap_or(&info.idstr));
-        index.insert(&format!("{} ({})", info.idstr, info.section_id), vmsd, false);
+        index.insert(
+            &format!("{} ({})", info.idstr, info.section_id),
+            vmsd,
+            false,
+        );
     }
     let check = CheckReport {
         src: name,

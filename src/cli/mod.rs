@@ -265,7 +265,15 @@ fn check(opts: &CheckOpts, files: &[PathBuf], pairs: &[(usize, usize)]) -> u8 {
         return report::usage_error(message);
     }
     let end = |checks: Vec<CheckReport>, baseline, error: Option<RunError>| {
-        report::finish(&opts.report, opts.force, mode, checks, baseline, error, ERROR_PREFIX)
+        report::finish(
+            &opts.report,
+            opts.force,
+            mode,
+            checks,
+            baseline,
+            error,
+            ERROR_PREFIX,
+        )
     };
     let input_error = |err: &dyn std::fmt::Display| RunError {
         code: exit::INPUT_ERROR,
@@ -281,7 +289,11 @@ fn check(opts: &CheckOpts, files: &[PathBuf], pairs: &[(usize, usize)]) -> u8 {
             return end(Vec::new(), None, Some(input_error(&e)));
         }
     }
-    let dumps = match files.iter().map(|file| load_dump(file)).collect::<Result<Vec<_>, _>>() {
+    let dumps = match files
+        .iter()
+        .map(|file| load_dump(file))
+        .collect::<Result<Vec<_>, _>>()
+    {
         Ok(d) => d,
         Err(e) => return end(Vec::new(), None, Some(input_error(&e))),
     };
@@ -310,7 +322,10 @@ fn check(opts: &CheckOpts, files: &[PathBuf], pairs: &[(usize, usize)]) -> u8 {
             dest: files[d].display().to_string(),
             entities: indexes[s].entities().to_vec(),
             sections_checked: None,
-            findings: diags.iter().map(|diag| FindingView::new(diag, mode, &indexes[s])).collect(),
+            findings: diags
+                .iter()
+                .map(|diag| FindingView::new(diag, mode, &indexes[s]))
+                .collect(),
         });
         if let Err(err) = outcome {
             failure = Some(input_error(&err));

@@ -12,7 +12,9 @@ use super::ColorChoice;
 use crate::exit;
 use crate::report::baseline::{baseline_text, write_file, Baseline};
 use crate::report::rules;
-use crate::report::{printer_for, CheckReport, ExitCodeMode, Format, Mode, PrinterOptions, Report, RunError};
+use crate::report::{
+    printer_for, CheckReport, ExitCodeMode, Format, Mode, PrinterOptions, Report, RunError,
+};
 
 /// Output and gate options, flattened into every checking command.
 #[derive(Debug, Clone, Default, Args)]
@@ -107,7 +109,10 @@ pub fn finish(
     if let (Some(file), None) = (&opts.write_baseline, &error) {
         let text = baseline_text(&checks, baseline);
         if let Err(e) = write_file(file, &text, force) {
-            error = Some(RunError { code: exit::OUTPUT_ERROR, message: format!("{prefix}{e}") });
+            error = Some(RunError {
+                code: exit::OUTPUT_ERROR,
+                message: format!("{prefix}{e}"),
+            });
         }
     }
     let report = Report {
@@ -118,11 +123,18 @@ pub fn finish(
         error,
     };
     let stdout = io::stdout();
-    let color = opts.color.unwrap_or(ColorChoice::Auto).enabled(stdout.is_terminal());
+    let color = opts
+        .color
+        .unwrap_or(ColorChoice::Auto)
+        .enabled(stdout.is_terminal());
     let printer = printer_for(
         opts.format.unwrap_or(Format::Text),
         mode,
-        PrinterOptions { color, quiet: opts.quiet, verbose: opts.verbose },
+        PrinterOptions {
+            color,
+            quiet: opts.quiet,
+            verbose: opts.verbose,
+        },
     );
     let mut out = io::BufWriter::new(stdout.lock());
     let written = printer.print(&report, &mut out).and_then(|()| out.flush());
@@ -142,7 +154,11 @@ pub fn finish(
 /// `--list-rules`: one line per rule: id, severity, certainty, modes, summary.
 pub fn list_rules(out: &mut dyn Write) -> io::Result<()> {
     let width = rules::catalogue().map(|r| r.id.len()).max().unwrap_or(0);
-    writeln!(out, "{:width$}  {:8}  {:28}  {:21}  summary", "rule", "severity", "certainty", "modes")?;
+    writeln!(
+        out,
+        "{:width$}  {:8}  {:28}  {:21}  summary",
+        "rule", "severity", "certainty", "modes"
+    )?;
     for r in rules::catalogue() {
         writeln!(
             out,

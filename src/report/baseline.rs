@@ -54,8 +54,14 @@ impl Entry {
         let l = &finding.location;
         self.rule == finding.rule
             && self.vmsd == l.entity()
-            && self.field.as_ref().is_none_or(|f| l.field.as_ref() == Some(f))
-            && self.subsection.as_ref().is_none_or(|s| l.subsection.as_ref() == Some(s))
+            && self
+                .field
+                .as_ref()
+                .is_none_or(|f| l.field.as_ref() == Some(f))
+            && self
+                .subsection
+                .as_ref()
+                .is_none_or(|s| l.subsection.as_ref() == Some(s))
     }
 
     fn from_finding(f: &FindingView) -> Entry {
@@ -125,7 +131,14 @@ pub enum BaselineError {
     },
 }
 
-const KEYS: [&str; 6] = ["rule", "vmsd", "field", "subsection", "reason", "accepted_by"];
+const KEYS: [&str; 6] = [
+    "rule",
+    "vmsd",
+    "field",
+    "subsection",
+    "reason",
+    "accepted_by",
+];
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
@@ -155,16 +168,28 @@ impl Baseline {
                 message: crate::error::one_line(e.message()),
             }
         })?;
-        let shape = |message: String| BaselineError::Shape { file: file.to_owned(), message };
+        let shape = |message: String| BaselineError::Shape {
+            file: file.to_owned(),
+            message,
+        };
         if let Some(key) = table.keys().find(|k| k.as_str() != "accepted") {
             return Err(shape(format!(
                 "unknown top-level key \"{key}\" (a baseline has only [[accepted]] entries)"
             )));
         }
         let items = match table.get("accepted") {
-            None => return Ok(Baseline { file: file.to_owned(), entries: Vec::new() }),
+            None => {
+                return Ok(Baseline {
+                    file: file.to_owned(),
+                    entries: Vec::new(),
+                })
+            }
             Some(toml::Value::Array(items)) => items,
-            Some(_) => return Err(shape("\"accepted\" must be an array of tables ([[accepted]])".into())),
+            Some(_) => {
+                return Err(shape(
+                    "\"accepted\" must be an array of tables ([[accepted]])".into(),
+                ))
+            }
         };
         let mut entries = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
@@ -179,7 +204,10 @@ impl Baseline {
                 return Err(bad("accepted", "must be a table"));
             };
             if let Some(key) = t.keys().find(|k| !KEYS.contains(&k.as_str())) {
-                return Err(bad(key, "unknown key (known: rule, vmsd, field, subsection, reason, accepted_by)"));
+                return Err(bad(
+                    key,
+                    "unknown key (known: rule, vmsd, field, subsection, reason, accepted_by)",
+                ));
             }
             let string = |key: &str, required: bool| -> Result<Option<String>, BaselineError> {
                 match t.get(key) {
@@ -192,7 +220,10 @@ impl Baseline {
             };
             let rule = string("rule", true)?.unwrap_or_default();
             if rules::find(&rule).is_none() {
-                return Err(bad("rule", &format!("unknown rule \"{rule}\" (see --list-rules)")));
+                return Err(bad(
+                    "rule",
+                    &format!("unknown rule \"{rule}\" (see --list-rules)"),
+                ));
             }
             entries.push(Entry {
                 rule,
@@ -203,7 +234,10 @@ impl Baseline {
                 accepted_by: string("accepted_by", false)?,
             });
         }
-        Ok(Baseline { file: file.to_owned(), entries })
+        Ok(Baseline {
+            file: file.to_owned(),
+            entries,
+        })
     }
 
     /// Suppresses every finding of `checks` an entry accepts (the first matching entry wins)
@@ -232,7 +266,12 @@ impl Baseline {
             .filter(|(i, _)| !used[*i])
             .map(|(i, e)| stale_finding(&file, i + 1, e, mode))
             .collect();
-        BaselineReport { file, entries: self.entries.len(), matched, stale }
+        BaselineReport {
+            file,
+            entries: self.entries.len(),
+            matched,
+            stale,
+        }
     }
 }
 
@@ -269,7 +308,9 @@ fn stale_finding(file: &str, entry: usize, e: &Entry, mode: Mode) -> FindingView
             field: e.field.clone(),
             subsection: e.subsection.clone(),
         },
-        message: format!("{file}: entry {entry} ({what}) matches no finding: remove it, or fix its keys"),
+        message: format!(
+            "{file}: entry {entry} ({what}) matches no finding: remove it, or fix its keys"
+        ),
         upstream_text: None,
         fields,
         suppressed: None,
@@ -331,10 +372,16 @@ pub fn write_file(file: &Path, text: &str, force: bool) -> Result<(), WriteError
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
     tmp.write_all(text.as_bytes()).map_err(io)?;
     tmp.as_file().sync_all().map_err(io)?;
-    let persisted = if force { tmp.persist(file) } else { tmp.persist_noclobber(file) };
+    let persisted = if force {
+        tmp.persist(file)
+    } else {
+        tmp.persist_noclobber(file)
+    };
     match persisted {
         Ok(_) => Ok(()),
-        Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => Err(WriteError::Exists(file.to_owned())),
+        Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => {
+            Err(WriteError::Exists(file.to_owned()))
+        }
         Err(e) => Err(io(e.error)),
     }
 }
@@ -361,20 +408,37 @@ mod tests {
     #[test]
     fn bad_entries_name_file_entry_and_key() {
         let ok = "[[accepted]]\nrule = \"field_not_sent\"\nvmsd = \"a\"\nreason = \"r\"\n";
-        let e = parse(&format!("{ok}[[accepted]]\nrule = \"field_not_sent\"\nvmsd = \"a\"\n")).unwrap_err();
-        assert_eq!(e, "b.toml: entry 2 ([[accepted]] number 2): key \"reason\": missing");
-        let e = parse(&format!("{ok}[[accepted]]\nrule = \"nope\"\nvmsd = \"a\"\nreason = \"r\"\n")).unwrap_err();
-        assert!(e.contains("entry 2") && e.contains("key \"rule\"") && e.contains("unknown rule"), "{e}");
-        let e = parse("[[accepted]]\nrule = \"field_not_sent\"\nvmsd = \"a\"\nreason = \"  \"\n").unwrap_err();
+        let e = parse(&format!(
+            "{ok}[[accepted]]\nrule = \"field_not_sent\"\nvmsd = \"a\"\n"
+        ))
+        .unwrap_err();
+        assert_eq!(
+            e,
+            "b.toml: entry 2 ([[accepted]] number 2): key \"reason\": missing"
+        );
+        let e = parse(&format!(
+            "{ok}[[accepted]]\nrule = \"nope\"\nvmsd = \"a\"\nreason = \"r\"\n"
+        ))
+        .unwrap_err();
+        assert!(
+            e.contains("entry 2") && e.contains("key \"rule\"") && e.contains("unknown rule"),
+            "{e}"
+        );
+        let e = parse("[[accepted]]\nrule = \"field_not_sent\"\nvmsd = \"a\"\nreason = \"  \"\n")
+            .unwrap_err();
         assert!(e.contains("key \"reason\": empty"), "{e}");
-        let e = parse("[[accepted]]\nrule = \"field_not_sent\"\nvmsd = 3\nreason = \"r\"\n").unwrap_err();
+        let e = parse("[[accepted]]\nrule = \"field_not_sent\"\nvmsd = 3\nreason = \"r\"\n")
+            .unwrap_err();
         assert!(e.contains("key \"vmsd\": must be a string"), "{e}");
         let e = parse("[[accepted]]\nrul = \"x\"\n").unwrap_err();
         assert!(e.contains("key \"rul\": unknown key"), "{e}");
         let e = parse("accepted = 1\n").unwrap_err();
         assert!(e.contains("array of tables"), "{e}");
         let e = parse("[[accepted]\n").unwrap_err();
-        assert!(e.starts_with("b.toml: not a TOML baseline: line 1 column"), "{e}");
+        assert!(
+            e.starts_with("b.toml: not a TOML baseline: line 1 column"),
+            "{e}"
+        );
         assert_eq!(e.lines().count(), 1);
     }
 
@@ -395,7 +459,10 @@ mod tests {
         struct File<'a> {
             accepted: &'a [Entry],
         }
-        let text = toml::to_string(&File { accepted: &b.entries }).unwrap();
+        let text = toml::to_string(&File {
+            accepted: &b.entries,
+        })
+        .unwrap();
         assert_eq!(parse(&text).unwrap().entries, b.entries);
     }
 }

@@ -49,7 +49,13 @@ pub fn escape_property(text: &str) -> String {
     out
 }
 
-fn command(out: &mut dyn Write, kind: &str, file: &str, title: &str, message: &str) -> io::Result<()> {
+fn command(
+    out: &mut dyn Write,
+    kind: &str,
+    file: &str,
+    title: &str,
+    message: &str,
+) -> io::Result<()> {
     writeln!(
         out,
         "::{kind} file={},title={}::{}",
@@ -60,7 +66,13 @@ fn command(out: &mut dyn Write, kind: &str, file: &str, title: &str, message: &s
 }
 
 impl GithubAnnotations {
-    fn annotate(&self, out: &mut dyn Write, f: &FindingView, scope: &str, file: &str) -> io::Result<()> {
+    fn annotate(
+        &self,
+        out: &mut dyn Write,
+        f: &FindingView,
+        scope: &str,
+        file: &str,
+    ) -> io::Result<()> {
         let kind = match (&f.suppressed, f.counted, f.severity) {
             (Some(_), _, _) => "notice",
             (None, _, Severity::Note) if !self.options.verbose => return Ok(()),
@@ -75,7 +87,13 @@ impl GithubAnnotations {
             ),
             None => format!("{scope}: {}", f.message),
         };
-        command(out, kind, file, &format!("vmstate-check {}", f.rule), &message)
+        command(
+            out,
+            kind,
+            file,
+            &format!("vmstate-check {}", f.rule),
+            &message,
+        )
     }
 }
 
@@ -93,14 +111,30 @@ impl Printer for GithubAnnotations {
             }
         }
         if let Some(err) = &report.error {
-            writeln!(out, "::error title={}::{}", escape_property("vmstate-check error"), escape_data(&err.message))?;
+            writeln!(
+                out,
+                "::error title={}::{}",
+                escape_property("vmstate-check error"),
+                escape_data(&err.message)
+            )?;
         }
         for check in &report.checks {
-            writeln!(out, "{}: {}; {}", check.label(), tally(check.counts()), verdict(check.counts(), report.mode))?;
+            writeln!(
+                out,
+                "{}: {}; {}",
+                check.label(),
+                tally(check.counts()),
+                verdict(check.counts(), report.mode)
+            )?;
         }
         if report.checks.len() > 1 || report.baseline.is_some() {
             let total = report.counts();
-            writeln!(out, "total: {}; {}", tally(total), verdict(total, report.mode))?;
+            writeln!(
+                out,
+                "total: {}; {}",
+                tally(total),
+                verdict(total, report.mode)
+            )?;
         }
         Ok(())
     }
@@ -131,7 +165,10 @@ mod tests {
         let mut out = Vec::new();
         command(&mut out, "error", "a,b:c.json", "t\nx", "m1\nm2\r").unwrap();
         let text = String::from_utf8(out).unwrap();
-        assert_eq!(text, "::error file=a%2Cb%3Ac.json,title=t%0Ax::m1%0Am2%0D\n");
+        assert_eq!(
+            text,
+            "::error file=a%2Cb%3Ac.json,title=t%0Ax::m1%0Am2%0D\n"
+        );
         assert_eq!(text.lines().count(), 1);
     }
 }

@@ -60,7 +60,12 @@ impl Printer for GitlabCodeQuality {
         }
         if let Some(b) = &report.baseline {
             for f in &b.stale {
-                issue(f, &format!("baseline {}", b.file), &b.file, prints.next().unwrap_or_default());
+                issue(
+                    f,
+                    &format!("baseline {}", b.file),
+                    &b.file,
+                    prints.next().unwrap_or_default(),
+                );
             }
         }
         let mut text = serde_json::to_string_pretty(&issues).map_err(io::Error::other)?;

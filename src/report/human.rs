@@ -47,8 +47,18 @@ impl Printer for HumanText {
                 baseline.stale.len()
             )?;
         }
-        if report.checks.len() > 1 || report.baseline.as_ref().is_some_and(|b| !b.stale.is_empty()) {
-            writeln!(out, "total: {}; {}", tally(total), verdict(total, report.mode))?;
+        if report.checks.len() > 1
+            || report
+                .baseline
+                .as_ref()
+                .is_some_and(|b| !b.stale.is_empty())
+        {
+            writeln!(
+                out,
+                "total: {}; {}",
+                tally(total),
+                verdict(total, report.mode)
+            )?;
         }
         Ok(())
     }
@@ -111,13 +121,37 @@ mod tests {
 
     #[test]
     fn tally_is_singular_and_plural_right() {
-        let c = Counts { errors: 1, warnings: 2, notes: 0, counted: 1, suppressed: 0 };
+        let c = Counts {
+            errors: 1,
+            warnings: 2,
+            notes: 0,
+            counted: 1,
+            suppressed: 0,
+        };
         assert_eq!(tally(c), "1 error, 2 warnings");
-        let c = Counts { errors: 0, warnings: 1, notes: 1, counted: 0, suppressed: 3 };
+        let c = Counts {
+            errors: 0,
+            warnings: 1,
+            notes: 1,
+            counted: 0,
+            suppressed: 3,
+        };
         assert_eq!(tally(c), "0 errors, 1 warning, 1 note, 3 suppressed");
         assert_eq!(verdict(c, Mode::Precise), "nothing counted");
-        let c = Counts { errors: 11, warnings: 3, notes: 0, counted: 14, suppressed: 0 };
-        assert_eq!(verdict(c, Mode::Strict), "14 counted (warnings counted: --strict)");
-        assert_eq!(verdict(Counts { counted: 1, ..c }, Mode::Precise), "1 counted");
+        let c = Counts {
+            errors: 11,
+            warnings: 3,
+            notes: 0,
+            counted: 14,
+            suppressed: 0,
+        };
+        assert_eq!(
+            verdict(c, Mode::Strict),
+            "14 counted (warnings counted: --strict)"
+        );
+        assert_eq!(
+            verdict(Counts { counted: 1, ..c }, Mode::Precise),
+            "1 counted"
+        );
     }
 }

@@ -93,7 +93,10 @@ pub fn to_value(report: &Report) -> Value {
         .collect();
     let counts = report.counts();
     let mut map = Map::new();
-    map.insert("tool".into(), json!({"name": TOOL_NAME, "version": TOOL_VERSION}));
+    map.insert(
+        "tool".into(),
+        json!({"name": TOOL_NAME, "version": TOOL_VERSION}),
+    );
     map.insert("mode".into(), report.mode.as_str().into());
     map.insert(
         "exit_code_mode".into(),
@@ -115,7 +118,10 @@ pub fn to_value(report: &Report) -> Value {
         );
     }
     if let Some(err) = &report.error {
-        map.insert("error".into(), json!({"code": err.code, "message": err.message}));
+        map.insert(
+            "error".into(),
+            json!({"code": err.code, "message": err.message}),
+        );
     }
     Value::Object(map)
 }

@@ -48,13 +48,19 @@ fn cases(check: &CheckReport) -> Vec<Case<'_>> {
     let mut cases: Vec<Case> = check
         .entities
         .iter()
-        .map(|e| Case { name: e.clone(), findings: Vec::new() })
+        .map(|e| Case {
+            name: e.clone(),
+            findings: Vec::new(),
+        })
         .collect();
     for f in &check.findings {
         let entity = f.location.entity();
         match cases.iter_mut().find(|c| c.name == entity) {
             Some(case) => case.findings.push(f),
-            None => cases.push(Case { name: entity.to_owned(), findings: vec![f] }),
+            None => cases.push(Case {
+                name: entity.to_owned(),
+                findings: vec![f],
+            }),
         }
     }
     cases
@@ -103,7 +109,11 @@ impl Printer for Junit {
             .iter()
             .map(|c| (c.label(), cases(c)))
             .collect();
-        let stale = report.baseline.as_ref().map(|b| &b.stale[..]).unwrap_or(&[]);
+        let stale = report
+            .baseline
+            .as_ref()
+            .map(|b| &b.stale[..])
+            .unwrap_or(&[]);
         let failing = |cases: &[Case]| {
             cases
                 .iter()
@@ -143,12 +153,21 @@ impl Printer for Junit {
                             .with_attribute(("tests", b.stale.len().to_string().as_str()))
                             .with_attribute((
                                 "failures",
-                                b.stale.iter().filter(|f| f.counted).count().to_string().as_str(),
+                                b.stale
+                                    .iter()
+                                    .filter(|f| f.counted)
+                                    .count()
+                                    .to_string()
+                                    .as_str(),
                             ))
                             .with_attribute(("errors", "0"))
                             .write_inner_content(|w| {
                                 for f in &b.stale {
-                                    let entry = f.fields.get("entry").map(|v| v.to_string()).unwrap_or_default();
+                                    let entry = f
+                                        .fields
+                                        .get("entry")
+                                        .map(|v| v.to_string())
+                                        .unwrap_or_default();
                                     write_case(w, &suite, &format!("entry {entry}"), &[f])?;
                                 }
                                 Ok(())
@@ -167,8 +186,14 @@ impl Printer for Junit {
                                 .with_attribute(("classname", "vmstate-check"))
                                 .write_inner_content(|w| {
                                     w.create_element("error")
-                                        .with_attribute(("message", xml_chars(&err.message).as_str()))
-                                        .with_attribute(("type", format!("exit {}", err.code).as_str()))
+                                        .with_attribute((
+                                            "message",
+                                            xml_chars(&err.message).as_str(),
+                                        ))
+                                        .with_attribute((
+                                            "type",
+                                            format!("exit {}", err.code).as_str(),
+                                        ))
                                         .write_empty()?;
                                     Ok(())
                                 })?;

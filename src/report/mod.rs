@@ -274,7 +274,11 @@ pub fn fingerprints(report: &Report) -> Vec<String> {
         .map(|key| {
             let n = seen.entry(key.clone()).or_insert(0);
             *n += 1;
-            let text = if *n == 1 { key } else { format!("{key}\u{0}#{n}") };
+            let text = if *n == 1 {
+                key
+            } else {
+                format!("{key}\u{0}#{n}")
+            };
             let digest = Sha256::digest(text.as_bytes());
             digest[..16].iter().map(|b| format!("{b:02x}")).collect()
         })

@@ -57,7 +57,9 @@ pub trait Printer {
 /// lines and the human text for [`Format::Text`].
 pub fn printer_for(format: Format, mode: Mode, options: PrinterOptions) -> Box<dyn Printer> {
     match format {
-        Format::Text if mode == Mode::Faithful => Box::new(super::upstream::UpstreamText { options }),
+        Format::Text if mode == Mode::Faithful => {
+            Box::new(super::upstream::UpstreamText { options })
+        }
         Format::Text => Box::new(super::human::HumanText { options }),
         Format::Json => Box::new(super::json::JsonReport),
         Format::Junit => Box::new(super::junit::Junit),

@@ -54,12 +54,20 @@ pub fn mode_name(mode: RuleMode) -> &'static str {
 
 /// The certainty classes of a rule, comma-separated.
 pub fn certainties(rule: &Rule) -> String {
-    rule.certainty.iter().map(|c| certainty_name(*c)).collect::<Vec<_>>().join(",")
+    rule.certainty
+        .iter()
+        .map(|c| certainty_name(*c))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// The modes of a rule, comma-separated.
 pub fn modes(rule: &Rule) -> String {
-    rule.modes.iter().map(|m| mode_name(*m)).collect::<Vec<_>>().join(",")
+    rule.modes
+        .iter()
+        .map(|m| mode_name(*m))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// The `## Fix` part of a rule's explanation (the text after that heading).

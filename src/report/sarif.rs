@@ -59,7 +59,11 @@ fn level_of(severity: Severity) -> sarif::ResultLevel {
 
 fn descriptor(rule: &Rule) -> sarif::ReportingDescriptor {
     let mut props = BTreeMap::new();
-    let certainty: Vec<&str> = rule.certainty.iter().map(|c| rules::certainty_name(*c)).collect();
+    let certainty: Vec<&str> = rule
+        .certainty
+        .iter()
+        .map(|c| rules::certainty_name(*c))
+        .collect();
     let modes: Vec<&str> = rule.modes.iter().map(|m| rules::mode_name(*m)).collect();
     props.insert("certainty".to_owned(), json!(certainty));
     props.insert("modes".to_owned(), json!(modes));
@@ -77,7 +81,10 @@ fn descriptor(rule: &Rule) -> sarif::ReportingDescriptor {
             level: Some(json!(level_of(rule.severity).to_string())),
             ..Default::default()
         })
-        .properties(sarif::PropertyBag { additional_properties: props, ..Default::default() })
+        .properties(sarif::PropertyBag {
+            additional_properties: props,
+            ..Default::default()
+        })
         .build()
 }
 
@@ -96,8 +103,14 @@ fn result(f: &FindingView, scope: &str, file: &str, fingerprint: String) -> sari
     }
     let location = sarif::Location {
         physical_location: Some(sarif::PhysicalLocation {
-            artifact_location: Some(sarif::ArtifactLocation { uri: Some(uri(file)), ..Default::default() }),
-            region: Some(sarif::Region { start_line: Some(1), ..Default::default() }),
+            artifact_location: Some(sarif::ArtifactLocation {
+                uri: Some(uri(file)),
+                ..Default::default()
+            }),
+            region: Some(sarif::Region {
+                start_line: Some(1),
+                ..Default::default()
+            }),
             ..Default::default()
         }),
         logical_locations: Some(vec![sarif::LogicalLocation {
@@ -123,10 +136,16 @@ fn result(f: &FindingView, scope: &str, file: &str, fingerprint: String) -> sari
     let mut result = sarif::Result::builder()
         .rule_id(f.rule)
         .level(level)
-        .message(sarif::Message { text: Some(format!("{scope}: {}", f.message)), ..Default::default() })
+        .message(sarif::Message {
+            text: Some(format!("{scope}: {}", f.message)),
+            ..Default::default()
+        })
         .locations(vec![location])
         .partial_fingerprints(partial)
-        .properties(sarif::PropertyBag { additional_properties: props, ..Default::default() })
+        .properties(sarif::PropertyBag {
+            additional_properties: props,
+            ..Default::default()
+        })
         .build();
     result.rule_index = rules::index(f.rule).map(|i| i as i64);
     result.suppressions = f.suppressed.as_ref().map(|s| {
@@ -148,21 +167,34 @@ impl Printer for Sarif {
         for check in &report.checks {
             let label = check.label();
             for f in &check.findings {
-                results.push(result(f, &label, &check.dest, prints.next().unwrap_or_default()));
+                results.push(result(
+                    f,
+                    &label,
+                    &check.dest,
+                    prints.next().unwrap_or_default(),
+                ));
             }
         }
         if let Some(b) = &report.baseline {
             for f in &b.stale {
-                results.push(result(f, &format!("baseline {}", b.file), &b.file, prints.next().unwrap_or_default()));
+                results.push(result(
+                    f,
+                    &format!("baseline {}", b.file),
+                    &b.file,
+                    prints.next().unwrap_or_default(),
+                ));
             }
         }
         let counts = report.counts();
         let mut run_props = BTreeMap::new();
         run_props.insert("mode".to_owned(), json!(report.mode.as_str()));
-        run_props.insert("counts".to_owned(), json!({
-            "errors": counts.errors, "warnings": counts.warnings, "notes": counts.notes,
-            "counted": counts.counted, "suppressed": counts.suppressed,
-        }));
+        run_props.insert(
+            "counts".to_owned(),
+            json!({
+                "errors": counts.errors, "warnings": counts.warnings, "notes": counts.notes,
+                "counted": counts.counted, "suppressed": counts.suppressed,
+            }),
+        );
         let mut invocation = sarif::Invocation::builder()
             .execution_successful(report.error.is_none())
             .exit_code(i64::from(report.exit_code()))

@@ -28,20 +28,32 @@ fn check(validator: &jsonschema::Validator, what: &str, text: &str) -> Value {
         .iter_errors(&value)
         .map(|e| format!("{} at {}", e, e.instance_path()))
         .collect();
-    assert!(errors.is_empty(), "{what} does not validate:\n{}", errors.join("\n"));
+    assert!(
+        errors.is_empty(),
+        "{what} does not validate:\n{}",
+        errors.join("\n")
+    );
     value
 }
 
 /// Parses `text` as a JSON report and asserts it validates against the committed schema.
 pub fn assert_valid_report(text: &str) -> Value {
     static V: OnceLock<jsonschema::Validator> = OnceLock::new();
-    check(V.get_or_init(|| validator("schema/report.schema.json")), "JSON report", text)
+    check(
+        V.get_or_init(|| validator("schema/report.schema.json")),
+        "JSON report",
+        text,
+    )
 }
 
 /// Parses `text` as SARIF and asserts it validates against the SARIF 2.1.0 schema.
 pub fn assert_valid_sarif(text: &str) -> Value {
     static V: OnceLock<jsonschema::Validator> = OnceLock::new();
-    check(V.get_or_init(|| validator("tests/schemas/sarif-schema-2.1.0.json")), "SARIF log", text)
+    check(
+        V.get_or_init(|| validator("tests/schemas/sarif-schema-2.1.0.json")),
+        "SARIF log",
+        text,
+    )
 }
 
 /// What a JUnit document holds, read back with quick-xml.
@@ -79,7 +91,10 @@ pub fn assert_junit(text: &str) -> Junit {
             .unwrap_or(0)
     };
     loop {
-        match reader.read_event().unwrap_or_else(|e| panic!("JUnit not well-formed: {e}\n{text}")) {
+        match reader
+            .read_event()
+            .unwrap_or_else(|e| panic!("JUnit not well-formed: {e}\n{text}"))
+        {
             Event::Eof => break,
             Event::Start(e) | Event::Empty(e) if e.name().as_ref() == "testsuites" => {
                 junit.declared = (attr(&e, "tests"), attr(&e, "failures"), attr(&e, "errors"));
@@ -90,7 +105,10 @@ pub fn assert_junit(text: &str) -> Junit {
                 suite_declared = attr(&e, "tests");
             }
             Event::End(e) if e.name().as_ref() == "testsuite" => {
-                assert_eq!(suite_cases, suite_declared, "a testsuite's tests attribute is wrong");
+                assert_eq!(
+                    suite_cases, suite_declared,
+                    "a testsuite's tests attribute is wrong"
+                );
             }
             Event::Start(e) | Event::Empty(e) if e.name().as_ref() == "testcase" => {
                 junit.cases += 1;
@@ -102,7 +120,9 @@ pub fn assert_junit(text: &str) -> Junit {
             }
             Event::Start(e) | Event::Empty(e) if e.name().as_ref() == "error" => junit.errors += 1,
             Event::Start(e) if e.name().as_ref() == "system-out" => in_text = true,
-            Event::End(e) if matches!(e.name().as_ref(), "failure" | "system-out") => in_text = false,
+            Event::End(e) if matches!(e.name().as_ref(), "failure" | "system-out") => {
+                in_text = false
+            }
             Event::Text(t) if in_text => {
                 junit.text.push_str(&t.into_inner());
                 junit.text.push('\n');
