@@ -1,5 +1,13 @@
-//! Thin binary: parse the command line, run, map the outcome to an exit code.
+//! Thin binary: run the command line, print the one error, exit with its code.
 
-fn main() -> std::process::ExitCode {
-    vmstate_check::cli::main()
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    match vmstate_check::cli::run() {
+        Ok(code) => code,
+        Err(err) => {
+            vmstate_check::cli::print_error(&err);
+            ExitCode::from(err.exit_code())
+        }
+    }
 }

@@ -308,8 +308,8 @@ fn usage_errors_and_help() {
     let help = String::from_utf8(out.stdout).unwrap();
     for needle in [
         "-dump-vmstate FILE",
-        "Exit codes (--exit-code count, the default",
-        "Exit codes (--exit-code status)",
+        "Exit codes:",
+        "--exit-code status",
         "254",
         "--reverse",
         "Example:",

@@ -6,6 +6,7 @@ pub mod against;
 mod diagnostic;
 mod faithful;
 mod precise;
+pub mod matrix;
 
 pub use diagnostic::{
     ByteRun, Certainty, Diagnostic, FieldPair, Finding, NotCheckableReason, Severity,

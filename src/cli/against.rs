@@ -3,47 +3,56 @@
 //! ([`super::report::finish`]), like the dump checks.
 
 use super::analyze::AnalyzeArgs;
-use super::report::{finish, usage_error};
+use super::report::finish_with;
 use crate::check::against::check;
-use crate::exit;
-use crate::report::{CheckReport, EntityIndex, FindingView, Mode, RunError};
+use crate::error::Error;
+use crate::report::{CheckReport, EntityIndex, FindingView, Mode};
 use crate::stream::decode::{Decoder, NullSink};
 use crate::stream::input::Input;
 use serde_json::Value;
 
-const ERROR_PREFIX: &str = "vmstate-check analyze: ";
+/// The stderr line of an `analyze` error.
+fn error_line(err: &Error) -> String {
+    format!("vmstate-check analyze: {err}")
+}
 
-/// Runs `analyze --against`; returns the exit code.
+/// Runs `analyze --against`; prints its error (if any) and returns the exit code.
 pub fn run(args: &AnalyzeArgs, dest: &std::path::Path, input: Input) -> u8 {
+    match checked(args, dest, input) {
+        Ok(code) => code,
+        Err(err) => {
+            if let Error::Usage(e) = &err {
+                let _ = e.print();
+            } else {
+                eprintln!("{}", error_line(&err));
+            }
+            err.exit_code()
+        }
+    }
+}
+
+fn checked(args: &AnalyzeArgs, dest: &std::path::Path, input: Input) -> Result<u8, Error> {
     let mode = Mode::precise(args.strict);
     if let Some(message) = args.report.misuse(mode) {
-        return usage_error(message);
+        return Err(Error::BadArguments(message.to_owned()));
     }
     let end = |checks, baseline, error| {
-        finish(
+        finish_with(
             &args.report,
             args.force,
             mode,
             checks,
             baseline,
             error,
-            ERROR_PREFIX,
+            false,
+            error_line,
         )
     };
-    let baseline = match args.report.load_baseline(ERROR_PREFIX) {
-        Ok(b) => b,
-        Err(e) => return end(Vec::new(), None, Some(e)),
-    };
+    let baseline = args.report.load_baseline()?;
     let loaded = crate::dump::load_dump(dest).and_then(|d| d.validate_for_layout().map(|()| d));
     let dump = match loaded {
         Ok(d) => d,
-        Err(e) => {
-            let error = RunError {
-                code: exit::INPUT_ERROR,
-                message: format!("{ERROR_PREFIX}{e}"),
-            };
-            return end(Vec::new(), None, Some(error));
-        }
+        Err(e) => return end(Vec::new(), None, Some(e.into())),
     };
     let mut sink = NullSink;
     let mut dec = Decoder::new(input, &mut sink);
@@ -51,9 +60,9 @@ pub fn run(args: &AnalyzeArgs, dest: &std::path::Path, input: Input) -> u8 {
     let decoded = dec.run();
     let name = args.file.display().to_string();
     // Report what could be checked before the damage, but the stream error wins.
-    let error = decoded.err().map(|e| RunError {
-        code: exit::STREAM_ERROR,
-        message: format!("{ERROR_PREFIX}{name}: {e}"),
+    let error = decoded.err().map(|source| Error::Stream {
+        file: args.file.clone(),
+        source,
     });
     let devices: Vec<Value> = dec
         .vmdesc

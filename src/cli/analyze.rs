@@ -14,6 +14,36 @@ use clap::{Args, ValueEnum};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
+/// `analyze --help`: what it does and how to make its input.
+pub const LONG_ABOUT: &str = "\
+Decode a QEMU migration stream (the successor of QEMU's scripts/analyze-migration.py): print
+its device state or its vmdesc as JSON, extract RAM blocks, or check it against the
+destination QEMU's -dump-vmstate file (--against).
+
+Make the input by migrating a (paused) VM to a file, in QEMU's monitor (HMP):
+    (qemu) migrate \"exec:cat > vm.mig\"        # or: migrate file:vm.mig
+for a VM started e.g. as
+    qemu-system-x86_64 -S -nodefaults -M pc-q35-7.2 -monitor stdio
+The stream may be gzip- or xz-compressed (recognised by content, not by name) or come on
+standard input (FILE = -); mapped-ram streams need a plain file.";
+
+/// `analyze --help`: exit codes and examples.
+pub const AFTER_HELP: &str = concat!(
+    "Without --against: 0 when the stream was decoded completely; 253 when it cannot be
+decoded (truncated, corrupt, unsupported record, not a stream: a -dump-vmstate file, a zstd
+file ...); 252 when --extract would overwrite a file; 2, 254 as below.
+With --against, the checker's codes:
+",
+    crate::exit_codes_help!(),
+    "
+
+Examples:
+    vmstate-check analyze vm.mig                      # device state as JSON
+    vmstate-check analyze --dump desc vm.mig.xz       # the vmdesc the stream carries
+    vmstate-check analyze --against new.json vm.mig   # will this VM load into that QEMU?
+    vmstate-check analyze --against new.json vm.mig --format junit --baseline accepted.toml"
+);
+
 /// What `--dump` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum DumpKind {
@@ -22,20 +52,6 @@ pub enum DumpKind {
     /// The vmdesc JSON carried by the stream (like `-d desc`).
     Desc,
 }
-
-/// The end of `analyze --help`: how to make the input, and the exit codes.
-pub const AFTER_HELP: &str = concat!(
-    "Make the input with QEMU's monitor (HMP), on the source:
-    (qemu) migrate \"exec:cat > vm.mig\"
-and check it against the destination's dump:
-    qemu-system-x86_64 -nodefaults -M pc-q35-7.2 -dump-vmstate dest.json
-    vmstate-check analyze vm.mig --against dest.json
-
-Without --against the exit code is 0 when the stream was decoded completely.
-With --against:
-",
-    crate::exit_codes_help!()
-);
 
 /// Arguments of `vmstate-check analyze`.
 #[derive(Debug, Args)]
@@ -213,9 +229,10 @@ fn decode_into(args: &AnalyzeArgs, input: Input, sink: &mut dyn Sink) -> Result<
 /// Runs `analyze`; returns the process exit code.
 pub fn run(args: &AnalyzeArgs) -> u8 {
     if args.against.is_none() && args.report.any_given() {
-        return super::report::usage_error(
-            "--format, --color, --quiet, --verbose, --baseline, --write-baseline and --exit-code need --against",
-        );
+        super::print_error(&crate::error::Error::BadArguments(
+            "--format, --color, --quiet, --verbose, --baseline, --write-baseline and --exit-code need --against".to_owned(),
+        ));
+        return exit::USAGE;
     }
     let input = match open(args) {
         Ok(i) => i,

@@ -1,8 +1,12 @@
 //! The command line: argument definitions and the dispatch that `main.rs` calls. All CLI
-//! code lives under `src/cli/`, one file of glue per subcommand ([`analyze`], [`against`]).
+//! code lives under `src/cli/`, one file of glue per subcommand ([`analyze`], [`against`],
+//! [`matrix`], [`generate`]); the dump check itself is here. Commands return
+//! `Result<_, Error>`; `main` prints the one error and exits with its code.
 
 pub mod against;
 pub mod analyze;
+pub mod generate;
+pub mod matrix;
 pub mod report;
 
 use std::io::{self, IsTerminal, Write};
@@ -13,9 +17,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::check::{compare_faithful, compare_precise};
 use crate::dump::load_dump;
+use crate::error::{output_result, Error};
 use crate::exit;
 use crate::rename::RenameTable;
-use crate::report::{CheckReport, EntityIndex, FindingView, Mode, RunError};
+use crate::report::{CheckReport, EntityIndex, FindingView, Mode};
 
 const LONG_ABOUT: &str = "\
 Compare two QEMU -dump-vmstate files and report everything that would break live migration
@@ -32,20 +37,19 @@ machine name):
 macro_rules! exit_codes_help {
     () => {
         "\
-Exit codes (--exit-code count, the default, as upstream):
+Exit codes:
     0        compatible: nothing counted
-    1-255    number of counted problems (capped at 255)
-Exit codes (--exit-code status):
-    0        compatible: nothing counted
-    1        counted problems
-Tool errors, in both modes:
+    1-255    number of counted problems, capped at 255 (--exit-code count: the default, as
+             upstream)
+    1        counted problems, whatever their number (--exit-code status)
     2        command-line usage error
     252      output could not be written, or a file would be overwritten
     253      a migration stream could not be decoded (analyze)
     254      an input file (dump, stream, rename table, baseline) is missing, unreadable or
              of the wrong shape
-An error always prints one line on stderr naming the file and the place; counted problems
-print on stdout only."
+The error codes are the same with --exit-code status, where they can never be read as a
+count. An error always prints one line on stderr naming the file and the place; counted
+problems print on stdout only."
     };
 }
 
@@ -128,28 +132,22 @@ pub struct CheckOpts {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Decode a migration stream (successor of QEMU's scripts/analyze-migration.py).
-    #[command(after_help = analyze::AFTER_HELP)]
+    #[command(long_about = analyze::LONG_ABOUT, after_help = analyze::AFTER_HELP)]
     Analyze(analyze::AnalyzeArgs),
-    /// Check every ordered pair of several dumps (e.g. one per QEMU release) in one run.
-    #[command(after_help = MATRIX_AFTER_HELP)]
-    Matrix {
-        /// Two or more -dump-vmstate files; each is read once.
-        #[arg(required = true, num_args = 2.., value_name = "DUMP.json")]
-        dumps: Vec<PathBuf>,
-        /// Options of the comparison.
-        #[command(flatten)]
-        opts: CheckOpts,
+    /// Check dumps of several QEMU versions: each machine type against itself across versions.
+    #[command(long_about = matrix::LONG_ABOUT, after_help = matrix::AFTER_HELP)]
+    Matrix(matrix::MatrixArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    #[command(after_help = generate::COMPLETIONS_AFTER_HELP)]
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
     },
+    /// Print the man page (roff, section 1) on stdout.
+    #[command(after_help = generate::MAN_AFTER_HELP)]
+    Man,
 }
-
-const MATRIX_AFTER_HELP: &str = concat!(
-    "Make the input with each QEMU binary:
-    qemu-system-x86_64 -nodefaults -M pc-q35-7.2 -dump-vmstate qemu-7.2.json
-
-",
-    exit_codes_help!(),
-    " The count is summed over all pairs."
-);
 
 /// The `--color` choices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
@@ -176,17 +174,14 @@ impl ColorChoice {
     }
 }
 
-/// Runs the program with the process arguments and returns its exit code.
-pub fn main() -> ExitCode {
+/// Runs the program with the process arguments: the exit code of a finished command (the
+/// counted problems, capped), or the error that stopped it, for `main` to print.
+pub fn run() -> Result<ExitCode, Error> {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(err) if err.use_stderr() => {
-            let _ = err.print();
-            return ExitCode::from(exit::USAGE);
-        }
-        Err(err) => {
+        Err(err) if !err.use_stderr() => {
             // --help / --version: the text is the output, so failing to write it (a full
-            // disk, a closed stdout) is an output error, not success.
+            // disk) is an output error, not success.
             let mut out = io::stdout().lock();
             let styled = err.render();
             let text = if out.is_terminal() {
@@ -194,50 +189,52 @@ pub fn main() -> ExitCode {
             } else {
                 styled.to_string()
             };
-            return match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-                Ok(()) => ExitCode::from(exit::OK),
-                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::from(exit::OK),
-                Err(e) => {
-                    eprintln!("vmstate-check: error: cannot write output: {e}");
-                    ExitCode::from(exit::OUTPUT_ERROR)
-                }
-            };
+            output_result(out.write_all(text.as_bytes()).and_then(|()| out.flush()))?;
+            return Ok(ExitCode::from(exit::OK));
         }
+        Err(err) => return Err(err.into()),
     };
-    ExitCode::from(run(&cli))
+    run_command(&cli).map(ExitCode::from)
+}
+
+/// Prints `err` for the user: one `vmstate-check: error: ...` line on stderr (clap's usage
+/// errors in clap's own format, with the usage line). The one place errors are printed.
+pub fn print_error(err: &Error) {
+    match err {
+        Error::Usage(clap_error) => {
+            let _ = clap_error.print();
+        }
+        other => eprintln!("vmstate-check: error: {other}"),
+    }
 }
 
 /// Runs a parsed command line and returns the exit code.
-pub fn run(cli: &Cli) -> u8 {
+pub fn run_command(cli: &Cli) -> Result<u8, Error> {
     if cli.list_rules {
         return report::print_stdout(report::list_rules);
     }
     if let Some(rule) = &cli.explain {
-        let mut text = Vec::new();
-        return match report::explain(rule, &mut text) {
-            Ok(_) => report::print_stdout(|out| out.write_all(&text)),
-            Err(message) => report::usage_error(&message),
+        let Some(text) = report::explain(rule) else {
+            return Err(Error::BadArguments(format!(
+                "unknown rule \"{rule}\" (see --list-rules)"
+            )));
         };
+        return report::print_stdout(|out| out.write_all(text.as_bytes()));
     }
     if cli.print_schema {
         return report::print_stdout(|out| out.write_all(crate::report::json::SCHEMA.as_bytes()));
     }
     match &cli.command {
-        Some(Command::Analyze(args)) => analyze::run(args),
-        Some(Command::Matrix { dumps, opts }) => {
-            let pairs: Vec<(usize, usize)> = (0..dumps.len())
-                .flat_map(|i| {
-                    (0..dumps.len())
-                        .filter(move |&j| j != i)
-                        .map(move |j| (i, j))
-                })
-                .collect();
-            check(opts, dumps, &pairs)
-        }
+        // analyze prints its own errors (its glue is the stream decoder's) and returns a code.
+        Some(Command::Analyze(args)) => Ok(analyze::run(args)),
+        Some(Command::Matrix(args)) => matrix::run(args),
+        Some(Command::Completions { shell }) => generate::completions(*shell),
+        Some(Command::Man) => generate::man(),
         None => {
             let (Some(src), Some(dest)) = (&cli.src, &cli.dest) else {
-                eprintln!("vmstate-check: error: -s SRC.json and -d DEST.json are required");
-                return exit::USAGE;
+                return Err(Error::BadArguments(
+                    "-s SRC.json and -d DEST.json are required".to_owned(),
+                ));
             };
             let files = [src.clone(), dest.clone()];
             let pairs: &[(usize, usize)] = if cli.both {
@@ -252,19 +249,33 @@ pub fn run(cli: &Cli) -> u8 {
     }
 }
 
-const ERROR_PREFIX: &str = "vmstate-check: error: ";
+/// The built-in rename table plus the `--renames` files.
+pub fn renames(opts: &CheckOpts) -> Result<RenameTable, Error> {
+    let mut renames = RenameTable::builtin();
+    for file in &opts.renames {
+        renames.extend_from_file(file)?;
+    }
+    Ok(renames)
+}
 
-/// Loads each file once, compares the given (src, dest) index pairs and hands the findings
-/// to [`report::finish`], which prints them and returns the exit code.
-fn check(opts: &CheckOpts, files: &[PathBuf], pairs: &[(usize, usize)]) -> u8 {
+/// The analysis `opts` select; a usage error for options that need another mode.
+pub fn mode(opts: &CheckOpts) -> Result<Mode, Error> {
     let mode = match (opts.precise, opts.strict) {
         (true, strict) => Mode::precise(strict),
         _ => Mode::Faithful,
     };
-    if let Some(message) = opts.report.misuse(mode) {
-        return report::usage_error(message);
+    match opts.report.misuse(mode) {
+        Some(message) => Err(Error::BadArguments(message.to_owned())),
+        None => Ok(mode),
     }
-    let end = |checks: Vec<CheckReport>, baseline, error: Option<RunError>| {
+}
+
+/// Loads each file once, compares the given (src, dest) index pairs and hands the findings
+/// to [`report::finish`], which prints them and returns the exit code (or the error that
+/// stopped the run, after the findings made before it).
+fn check(opts: &CheckOpts, files: &[PathBuf], pairs: &[(usize, usize)]) -> Result<u8, Error> {
+    let mode = mode(opts)?;
+    let end = |checks: Vec<CheckReport>, baseline, error: Option<Error>| {
         report::finish(
             &opts.report,
             opts.force,
@@ -272,36 +283,24 @@ fn check(opts: &CheckOpts, files: &[PathBuf], pairs: &[(usize, usize)]) -> u8 {
             checks,
             baseline,
             error,
-            ERROR_PREFIX,
+            pairs.len() > 1,
         )
     };
-    let input_error = |err: &dyn std::fmt::Display| RunError {
-        code: exit::INPUT_ERROR,
-        message: format!("{ERROR_PREFIX}{err}"),
-    };
-    let baseline = match opts.report.load_baseline(ERROR_PREFIX) {
-        Ok(b) => b,
-        Err(e) => return end(Vec::new(), None, Some(e)),
-    };
-    let mut renames = RenameTable::builtin();
-    for file in &opts.renames {
-        if let Err(e) = renames.extend_from_file(file) {
-            return end(Vec::new(), None, Some(input_error(&e)));
-        }
-    }
-    let dumps = match files
+    let baseline = opts.report.load_baseline()?;
+    let renames = renames(opts)?;
+    let loaded = files
         .iter()
         .map(|file| load_dump(file))
-        .collect::<Result<Vec<_>, _>>()
-    {
+        .collect::<Result<Vec<_>, _>>();
+    let dumps = match loaded {
         Ok(d) => d,
-        Err(e) => return end(Vec::new(), None, Some(input_error(&e))),
+        Err(e) => return end(Vec::new(), None, Some(e.into())),
     };
     if mode != Mode::Faithful {
         // The default mode keeps upstream's behaviour; the layout modes refuse a vacuous pass.
         for dump in &dumps {
             if let Err(e) = dump.validate_for_layout() {
-                return end(Vec::new(), None, Some(input_error(&e)));
+                return end(Vec::new(), None, Some(e.into()));
             }
         }
     }
@@ -328,7 +327,7 @@ fn check(opts: &CheckOpts, files: &[PathBuf], pairs: &[(usize, usize)]) -> u8 {
                 .collect(),
         });
         if let Err(err) = outcome {
-            failure = Some(input_error(&err));
+            failure = Some(err.into());
             break;
         }
     }

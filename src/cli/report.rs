@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::ColorChoice;
+use crate::error::{output_result, Error};
 use crate::exit;
 use crate::report::baseline::{baseline_text, write_file, Baseline};
 use crate::report::rules;
@@ -72,47 +73,38 @@ impl ReportOpts {
     }
 
     /// Loads `--baseline`, if given.
-    pub fn load_baseline(&self, prefix: &str) -> Result<Option<Baseline>, RunError> {
+    pub fn load_baseline(&self) -> Result<Option<Baseline>, Error> {
         match &self.baseline {
             None => Ok(None),
-            Some(file) => Baseline::load(file).map(Some).map_err(|e| RunError {
-                code: exit::INPUT_ERROR,
-                message: format!("{prefix}{e}"),
-            }),
+            Some(file) => Ok(Some(Baseline::load(file)?)),
         }
     }
 }
 
-/// Prints a usage error the way clap does and returns its exit code.
-pub fn usage_error(message: &str) -> u8 {
-    use clap::CommandFactory;
-    let err = super::Cli::command().error(clap::error::ErrorKind::ArgumentConflict, message);
-    let _ = err.print();
-    exit::USAGE
+/// The line `main` prints for `err` (what a report's `error.message` says).
+pub fn error_line(err: &Error) -> String {
+    format!("vmstate-check: error: {err}")
 }
 
 /// Ends a checking run: applies the baseline, writes `--write-baseline`, prints the report
-/// with the printer `--format` chose, prints the error line (the only place a run's error
-/// reaches stderr) and returns the process's exit code.
-///
-/// `prefix` starts the stderr line of an output error (`vmstate-check: error: `).
-pub fn finish(
+/// with the printer `--format` chose, and returns the process's exit code, or the error that
+/// ended the run (after the report, which carries it too, is printed) for the caller to
+/// print as its one stderr line. `line` turns an error into that line.
+pub fn finish_with(
     opts: &ReportOpts,
     force: bool,
     mode: Mode,
     mut checks: Vec<CheckReport>,
     baseline: Option<&Baseline>,
-    mut error: Option<RunError>,
-    prefix: &str,
-) -> u8 {
+    mut error: Option<Error>,
+    labelled: bool,
+    line: impl Fn(&Error) -> String,
+) -> Result<u8, Error> {
     let baseline_report = baseline.map(|b| b.apply(&mut checks, mode));
     if let (Some(file), None) = (&opts.write_baseline, &error) {
         let text = baseline_text(&checks, baseline);
         if let Err(e) = write_file(file, &text, force) {
-            error = Some(RunError {
-                code: exit::OUTPUT_ERROR,
-                message: format!("{prefix}{e}"),
-            });
+            error = Some(e.into());
         }
     }
     let report = Report {
@@ -120,7 +112,11 @@ pub fn finish(
         exit_code_mode: opts.exit_code.unwrap_or_default(),
         checks,
         baseline: baseline_report,
-        error,
+        error: error.as_ref().map(|e| RunError {
+            code: e.exit_code(),
+            message: line(e),
+        }),
+        labelled,
     };
     let stdout = io::stdout();
     let color = opts
@@ -136,19 +132,26 @@ pub fn finish(
             verbose: opts.verbose,
         },
     );
-    let mut out = io::BufWriter::new(stdout.lock());
-    let written = printer.print(&report, &mut out).and_then(|()| out.flush());
-    if let Err(err) = written {
-        // A reader that went away (`| head`) still gets the verdict in the exit code.
-        if err.kind() != io::ErrorKind::BrokenPipe {
-            eprintln!("{prefix}cannot write output: {err}");
-            return exit::OUTPUT_ERROR;
-        }
+    let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    // A reader that went away (`| head`) still gets the verdict in the exit code.
+    output_result(printer.print(&report, &mut out).and_then(|()| out.flush()))?;
+    match error {
+        Some(e) => Err(e),
+        None => Ok(report.exit_code()),
     }
-    if let Some(err) = &report.error {
-        eprintln!("{}", err.message);
-    }
-    report.exit_code()
+}
+
+/// [`finish_with`] for the commands whose error `main` prints.
+pub fn finish(
+    opts: &ReportOpts,
+    force: bool,
+    mode: Mode,
+    checks: Vec<CheckReport>,
+    baseline: Option<&Baseline>,
+    error: Option<Error>,
+    labelled: bool,
+) -> Result<u8, Error> {
+    finish_with(opts, force, mode, checks, baseline, error, labelled, error_line)
 }
 
 /// `--list-rules`: one line per rule: id, severity, certainty, modes, summary.
@@ -174,14 +177,12 @@ pub fn list_rules(out: &mut dyn Write) -> io::Result<()> {
 }
 
 /// `--explain RULE`: the catalogue's explanation (what breaks, why, an example, how to fix it
-/// in QEMU) under a line with the rule's severity, certainty and modes.
-pub fn explain(rule: &str, out: &mut dyn Write) -> Result<io::Result<()>, String> {
-    let Some(r) = rules::find(rule) else {
-        return Err(format!("unknown rule \"{rule}\" (see --list-rules)"));
-    };
-    Ok(writeln!(
-        out,
-        "{}: {} (severity {}, certainty {}, modes {})\n\n{}",
+/// in QEMU) under a line with the rule's severity, certainty and modes; `None` for an
+/// unknown rule.
+pub fn explain(rule: &str) -> Option<String> {
+    let r = rules::find(rule)?;
+    Some(format!(
+        "{}: {} (severity {}, certainty {}, modes {})\n\n{}\n",
         r.id,
         r.summary,
         crate::report::finding::severity_word(r.severity),
@@ -191,16 +192,10 @@ pub fn explain(rule: &str, out: &mut dyn Write) -> Result<io::Result<()>, String
     ))
 }
 
-/// Writes `text` to stdout; a closed pipe is not an error.
-pub fn print_stdout(write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> u8 {
+/// Writes to stdout; a closed pipe is not an error.
+pub fn print_stdout(write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<u8, Error> {
     let stdout = io::stdout();
     let mut out = stdout.lock();
-    match write(&mut out).and_then(|()| out.flush()) {
-        Ok(()) => exit::OK,
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => exit::OK,
-        Err(e) => {
-            eprintln!("vmstate-check: error: cannot write output: {e}");
-            exit::OUTPUT_ERROR
-        }
-    }
+    output_result(write(&mut out).and_then(|()| out.flush()))?;
+    Ok(exit::OK)
 }

@@ -137,7 +137,7 @@ impl Dump {
 }
 
 /// A top-level entry: a QOM device class (or `vmschkmachine`).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Section {
     /// The top-level key (class name, e.g. `e1000`).
     pub key: String,
@@ -154,7 +154,7 @@ pub struct Section {
 }
 
 /// A vmsd: a section's description, a nested struct's description, or a subsection.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Description {
     /// JSON path of this object in its file, for error messages.
     pub path: String,
@@ -185,7 +185,7 @@ impl Description {
 }
 
 /// One entry of a `Fields` list.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Field {
     /// `field`: the name as written in the VMSTATE macro (may contain dots and brackets).
     pub field: Option<String>,

@@ -193,6 +193,9 @@ pub struct Report {
     pub baseline: Option<BaselineReport>,
     /// The error that ended the run, if any.
     pub error: Option<RunError>,
+    /// Faithful text: a `== SRC -> DEST` header before each check's lines (`--both`,
+    /// `matrix`); a lone check prints upstream's lines and nothing else.
+    pub labelled: bool,
 }
 
 /// The tool's version, as reported in JSON and SARIF.

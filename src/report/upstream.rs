@@ -24,9 +24,8 @@ impl Printer for UpstreamText {
         if self.options.quiet {
             return Ok(());
         }
-        let single = report.checks.len() == 1;
         for check in &report.checks {
-            if !single {
+            if report.labelled {
                 writeln!(out, "== {}", check.label())?;
             }
             for finding in &check.findings {

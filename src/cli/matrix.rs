@@ -1,0 +1,286 @@
+//! Glue of `vmstate-check matrix`: which dumps to pair (same machine type across versions,
+//! two folders, or `--all-pairs`), loading them in parallel with each distinct content kept
+//! once ([`crate::check::matrix`]), and reporting every pair through [`super::report::finish`].
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+
+use clap::Args;
+
+use super::CheckOpts;
+use crate::check::matrix::{
+    all_pairs, folder_pairs, same_machine_pairs, Comparator, Contents, Matrix, Member,
+};
+use crate::check::{compare_faithful, compare_precise};
+use crate::dump::{load_dump, Dump};
+use crate::error::{Error, InputError};
+use crate::report::{CheckReport, EntityIndex, FindingView, Mode};
+
+/// `matrix --help`: what it does and how to make its input.
+pub const LONG_ABOUT: &str = "\
+Check the dumps of several QEMU versions in one run. Each dump is compared with every other
+dump of the same machine type (vmschkmachine.Name), in both directions; --all-pairs compares
+every ordered pair instead. Given two folders (OLD_DIR NEW_DIR), every machine type present
+in both is checked both ways, and machine types present in only one folder are reported on
+stderr.
+
+Make the input with each QEMU binary, one dump per machine type:
+    for m in $(qemu-system-x86_64 -M help | awk 'NR > 1 { print $1 }'); do
+        qemu-system-x86_64 -nodefaults -M \"$m\" -dump-vmstate \"qemu-10.0/$m.json\"
+    done
+Dumps may be gzip- or xz-compressed (recognised by content, not by name). Dumps of one
+binary differ only in the machine name, so each distinct content is compared once and the
+result reported for every pair.";
+
+/// `matrix --help`: exit codes and examples.
+pub const AFTER_HELP: &str = concat!(
+    crate::exit_codes_help!(),
+    "
+The count is summed over all pairs. 2 also for e.g. a folder and a file; 254 also when a
+folder holds two dumps of one machine type, or a dump has no machine name (without
+--all-pairs).
+
+Examples:
+    vmstate-check matrix qemu-7.2/*.json qemu-10.0/*.json      # each machine type, both ways
+    vmstate-check matrix qemu-7.2 qemu-10.0 --precise           # two folders
+    vmstate-check matrix a.json b.json c.json --all-pairs       # every ordered pair"
+);
+
+/// Arguments of `vmstate-check matrix`.
+#[derive(Debug, Args)]
+pub struct MatrixArgs {
+    /// Two or more -dump-vmstate files, or two folders of them (OLD_DIR NEW_DIR, one dump per
+    /// machine type); each file is read once.
+    #[arg(required = true, num_args = 2.., value_name = "DUMP.json|DIR")]
+    pub dumps: Vec<PathBuf>,
+    /// Compare every ordered pair of the dumps, whatever their machine types.
+    #[arg(long)]
+    pub all_pairs: bool,
+    /// Options of the comparison.
+    #[command(flatten)]
+    pub opts: CheckOpts,
+}
+
+/// Runs `matrix`; returns the exit code (counted problems over all pairs, capped).
+pub fn run(args: &MatrixArgs) -> Result<u8, Error> {
+    let mode = super::mode(&args.opts)?;
+    let baseline = args.opts.report.load_baseline()?;
+    let renames = super::renames(&args.opts)?;
+    let dirs = args.dumps.iter().filter(|p| p.is_dir()).count();
+    let folders = match dirs {
+        0 => None,
+        2 if args.dumps.len() == 2 => Some((&args.dumps[0], &args.dumps[1])),
+        _ => {
+            return Err(Error::BadArguments(
+                "matrix takes two or more dump files, or exactly two folders (OLD_DIR NEW_DIR)"
+                    .to_owned(),
+            ))
+        }
+    };
+    if folders.is_some() && args.all_pairs {
+        return Err(Error::BadArguments(
+            "--all-pairs takes dump files, not folders".to_owned(),
+        ));
+    }
+    let (files, split) = match folders {
+        Some((old, new)) => {
+            let mut files = dumps_in(old)?;
+            let split = files.len();
+            files.extend(dumps_in(new)?);
+            (files, Some(split))
+        }
+        None => (args.dumps.clone(), None),
+    };
+    let (contents, members) = load_all(&files)?;
+
+    let warn = |text: String| eprintln!("vmstate-check matrix: warning: {text}");
+    let pairs = if args.all_pairs {
+        all_pairs(members.len())
+    } else {
+        if let Some(m) = members.iter().find(|m| m.machine.is_none()) {
+            return Err(InputError::WrongKind {
+                file: m.file.clone(),
+                what: "no vmschkmachine.Name: cannot pair it by machine type (use --all-pairs)"
+                    .to_owned(),
+            }
+            .into());
+        }
+        match split {
+            Some(split) => {
+                let old: Vec<usize> = (0..split).collect();
+                let new: Vec<usize> = (split..members.len()).collect();
+                for side in [&old, &new] {
+                    refuse_duplicate_machines(&members, side)?;
+                }
+                let (pairs, alone) = folder_pairs(&members, &old, &new);
+                for i in alone {
+                    let (here, there) = if i < split {
+                        (&args.dumps[0], &args.dumps[1])
+                    } else {
+                        (&args.dumps[1], &args.dumps[0])
+                    };
+                    warn(format!(
+                        "machine type {} is only in {} ({}), not in {}: not checked",
+                        members[i].machine.as_deref().unwrap_or_default(),
+                        here.display(),
+                        members[i].file.display(),
+                        there.display()
+                    ));
+                }
+                pairs
+            }
+            None => {
+                let (pairs, alone) = same_machine_pairs(&members);
+                for (machine, i) in alone {
+                    warn(format!(
+                        "machine type {machine} has one dump only ({}): not checked",
+                        members[i].file.display()
+                    ));
+                }
+                pairs
+            }
+        }
+    };
+
+    let compare: Comparator = match mode {
+        Mode::Faithful => compare_faithful,
+        Mode::Precise | Mode::Strict => compare_precise,
+    };
+    let mut matrix = Matrix::new(contents, &members, compare, &renames);
+    let (done, failure) = match matrix.run(&pairs) {
+        Ok(()) => (pairs.len(), None),
+        Err((at, failed)) => (at, Some(failed)),
+    };
+    // One entity index per distinct SRC content (dumps of one binary share it).
+    let mut indexes: std::collections::HashMap<usize, EntityIndex> = Default::default();
+    let mut report = |s: usize, d: usize, found: &[crate::check::Diagnostic]| {
+        let index = indexes
+            .entry(members[s].content)
+            .or_insert_with(|| EntityIndex::from_dump(matrix.dump(s)));
+        CheckReport {
+            src: members[s].file.display().to_string(),
+            dest: members[d].file.display().to_string(),
+            entities: index.entities().to_vec(),
+            sections_checked: None,
+            findings: found
+                .iter()
+                .map(|diag| FindingView::new(diag, mode, index))
+                .collect(),
+        }
+    };
+    let mut checks: Vec<CheckReport> = pairs[..done]
+        .iter()
+        .map(|&(s, d)| report(s, d, &matrix.findings(s, d)))
+        .collect();
+    let error = failure.map(|failed| {
+        // The failing pair's findings before the error, as upstream prints them.
+        let (s, d) = pairs[done];
+        checks.push(report(s, d, &failed.diagnostics));
+        failed.error.into()
+    });
+    super::report::finish(
+        &args.opts.report,
+        args.opts.force,
+        mode,
+        checks,
+        baseline.as_ref(),
+        error,
+        true,
+    )
+}
+
+/// The regular files of `dir` (hidden files skipped), sorted by name.
+fn dumps_in(dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    let read_error = |source| InputError::Read {
+        file: dir.to_path_buf(),
+        source,
+    };
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(read_error)? {
+        let entry = entry.map_err(read_error)?;
+        let path = entry.path();
+        let hidden = entry.file_name().to_string_lossy().starts_with('.');
+        if !hidden && path.is_file() {
+            files.push(path);
+        }
+    }
+    files.sort();
+    if files.is_empty() {
+        return Err(InputError::WrongKind {
+            file: dir.to_path_buf(),
+            what: "the folder holds no dump".to_owned(),
+        }
+        .into());
+    }
+    Ok(files)
+}
+
+/// A folder must hold one dump per machine type.
+fn refuse_duplicate_machines(members: &[Member], side: &[usize]) -> Result<(), Error> {
+    for (k, &i) in side.iter().enumerate() {
+        if let Some(&j) = side[..k]
+            .iter()
+            .find(|&&j| members[j].machine == members[i].machine)
+        {
+            return Err(InputError::WrongKind {
+                file: members[i].file.clone(),
+                what: format!(
+                    "machine type {} is also in {}: a folder holds one dump per machine type",
+                    members[i].machine.as_deref().unwrap_or_default(),
+                    members[j].file.display()
+                ),
+            }
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// Loads every file, on as many threads as there are cores, keeping each distinct content
+/// once (a dump whose content is known is dropped right after loading, so memory holds the
+/// distinct contents, not every dump). On errors, the first failing file in argument order
+/// is reported.
+fn load_all(files: &[PathBuf]) -> Result<(Contents, Vec<Member>), Error> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(files.len())
+        .max(1);
+    let next = AtomicUsize::new(0);
+    let mut contents = Contents::default();
+    let mut members: Vec<Option<Member>> = vec![None; files.len()];
+    let mut first_error: Option<(usize, InputError)> = None;
+    std::thread::scope(|scope| {
+        // A small bound: loaded trees wait in the channel only briefly.
+        let (send, receive) = mpsc::sync_channel::<(usize, Result<Dump, InputError>)>(workers);
+        for _ in 0..workers {
+            let send = send.clone();
+            let next = &next;
+            scope.spawn(move || loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= files.len() {
+                    break;
+                }
+                if send.send((i, load_dump(&files[i]))).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(send);
+        for (i, loaded) in receive {
+            match loaded {
+                Ok(dump) => members[i] = Some(contents.add(dump)),
+                Err(e) => {
+                    if first_error.as_ref().is_none_or(|(at, _)| i < *at) {
+                        first_error = Some((i, e));
+                    }
+                }
+            }
+        }
+    });
+    if let Some((_, e)) = first_error {
+        return Err(e.into());
+    }
+    let members = members.into_iter().map(|m| m.expect("every file loaded")).collect();
+    Ok((contents, members))
+}
