@@ -113,13 +113,38 @@ fn validate(format: &str, text: &str) -> Option<Value> {
     }
 }
 
+/// The dump-mode tallies (from the JSON report) the other formats must agree with:
+/// (counted, errors, warnings, distinct rule+entity+field+subsection keys of counted findings).
+fn dump_tally(extra: &[&str]) -> (i32, u64, u64, usize) {
+    let (_, out, _) = vc(&dump_args("json", extra));
+    let v = assert_valid_report(&out);
+    let c = &v["counts"];
+    let mut keys: Vec<String> = v["checks"][0]["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["counted"] == true)
+        .map(|d| format!("{}|{}|{}|{}", d["kind"], d["vmsd"], d["field"], d["subsection"]))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    (
+        c["counted"].as_i64().unwrap() as i32,
+        c["errors"].as_u64().unwrap(),
+        c["warnings"].as_u64().unwrap(),
+        keys.len(),
+    )
+}
+
 #[test]
 fn every_format_in_dump_mode_is_valid_and_snapshotted() {
+    let (counted, _, _, _) = dump_tally(&[]);
+    assert!(counted > 0, "the q35 pair has certain breaks (esp.drq_state)");
     for format in FORMATS {
         let (rc, out, err) = vc(&dump_args(format, &[]));
         assert!(err.is_empty(), "{format}: {err}");
-        // 11 certain breaks counted, in every format alike.
-        assert_eq!(rc, 11, "{format}");
+        // the same verdict in every format
+        assert_eq!(rc, counted, "{format}");
         validate(format, &out);
         snapshot(&format!("report_{format}_dump_q35_7.2_to_10.0"), rc, &out);
     }
@@ -237,9 +262,9 @@ fn print_schema_prints_the_committed_schema() {
 #[test]
 fn exit_code_status_mode() {
     let (rc, _, _) = vc(&dump_args("text", &["--exit-code", "status"]));
-    assert_eq!(rc, 1, "11 counted findings are 1 in status mode");
+    assert_eq!(rc, 1, "counted findings are 1 in status mode");
     let (rc, _, _) = vc(&dump_args("text", &["--exit-code", "count"]));
-    assert_eq!(rc, 11);
+    assert_eq!(rc, dump_tally(&[]).0);
     // clean: a dump against itself
     let (rc, _, _) = vc(&[
         "--precise",
@@ -309,11 +334,12 @@ fn every_checking_help_documents_both_exit_code_modes() {
 #[test]
 fn quiet_prints_only_the_summary_and_nothing_when_clean() {
     let (rc, out, _) = vc(&dump_args("text", &["--quiet"]));
-    assert_eq!(rc, 11);
-    assert_eq!(
-        out,
-        format!("{Q35_72} -> {Q35_100}: 11 errors, 14 warnings; 11 counted\n")
-    );
+    let (_, full, _) = vc(&dump_args("text", &[]));
+    assert_eq!(rc, dump_tally(&[]).0);
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert_eq!(out.trim_end(), full.lines().last().unwrap());
+    assert!(out.starts_with(&format!("{Q35_72} -> {Q35_100}: ")), "{out}");
+    assert!(out.contains(" counted\n") || out.ends_with(" counted\n"), "{out}");
     let (rc, out, _) = vc(&["--precise", "-s", Q35_100, "-d", Q35_100, "--quiet"]);
     assert_eq!((rc, out.as_str()), (0, ""));
     // faithful mode: the exit code is the count, nothing is printed
@@ -325,18 +351,21 @@ fn quiet_prints_only_the_summary_and_nothing_when_clean() {
 
 #[test]
 fn notes_only_with_verbose() {
+    let (_, json, _) = vc(&stream_args("json", &[]));
+    let notes = assert_valid_report(&json)["counts"]["notes"].as_u64().unwrap() as usize;
+    assert!(notes > 0);
     let (_, plain, _) = vc(&stream_args("text", &[]));
     assert!(!plain.contains("note["), "{plain}");
     assert!(
-        plain.ends_with("1 error, 3 warnings, 11 notes (23 sections checked); 1 counted\n"),
+        plain.ends_with(&format!("{notes} notes (23 sections checked); 1 counted\n")),
         "{plain}"
     );
     let (_, verbose, _) = vc(&stream_args("text", &["--verbose"]));
-    assert_eq!(verbose.matches("note[").count(), 11, "{verbose}");
+    assert_eq!(verbose.matches("note[").count(), notes, "{verbose}");
     let (_, gh, _) = vc(&stream_args("github", &[]));
     assert!(!gh.contains("::notice"));
     let (_, gh, _) = vc(&stream_args("github", &["-v"]));
-    assert_eq!(gh.matches("::notice").count(), 11);
+    assert_eq!(gh.matches("::notice").count(), notes);
 }
 
 #[test]
@@ -362,18 +391,21 @@ fn write_baseline(dir: &Path, args: &[&str]) -> (PathBuf, i32) {
 #[test]
 fn written_baseline_suppresses_every_counted_finding_in_every_format() {
     let dir = tempfile::tempdir().unwrap();
+    let (counted, _, warnings, keys) = dump_tally(&[]);
     let (file, rc) = write_baseline(dir.path(), &dump_args("text", &[]));
-    assert_eq!(rc, 11, "writing a baseline does not change the verdict");
+    assert_eq!(rc, counted, "writing a baseline does not change the verdict");
     let text = std::fs::read_to_string(&file).unwrap();
-    // 11 counted findings, 8 distinct keys: classes that share a vmsd (am53c974 and dc390
-    // carry pciespscsi) are one wire entity, so one entry accepts both.
+    // One entry per distinct rule + entity + field + subsection: classes that share a vmsd
+    // (am53c974 and dc390 carry pciespscsi) are one wire entity, so one entry accepts both.
+    assert!(keys <= counted as usize);
     assert_eq!(
         text.lines().filter(|l| *l == "[[accepted]]").count(),
-        8,
+        keys,
         "{text}"
     );
-    assert_eq!(text.matches("reason = \"TODO: ").count(), 8);
+    assert_eq!(text.matches("reason = \"TODO: ").count(), keys);
     assert!(text.starts_with("# vmstate-check baseline"));
+    let n = counted as usize;
     let b = file.to_str().unwrap();
     for format in FORMATS {
         let (rc, out, err) = vc(&dump_args(format, &["--baseline", b]));
@@ -381,28 +413,34 @@ fn written_baseline_suppresses_every_counted_finding_in_every_format() {
         let v = validate(format, &out);
         match format {
             "text" => {
-                assert_eq!(out.matches("suppressed[").count(), 11, "{out}");
+                assert_eq!(out.matches("suppressed[").count(), n, "{out}");
                 assert!(
-                    out.contains("0 errors, 14 warnings, 11 suppressed; nothing counted"),
+                    out.contains(&format!("0 errors, {warnings} warnings, ")),
                     "{out}"
                 );
                 assert!(
-                    out.contains("baseline.toml: 8 entries, 11 findings suppressed, 0 stale"),
+                    out.contains(&format!(" {n} suppressed; nothing counted")),
+                    "{out}"
+                );
+                assert!(
+                    out.contains(&format!(
+                        "baseline.toml: {keys} entries, {n} findings suppressed, 0 stale"
+                    )),
                     "{out}"
                 );
             }
             "json" => {
                 let v = v.unwrap();
-                assert_eq!(v["counts"]["suppressed"], 11);
+                assert_eq!(v["counts"]["suppressed"], n);
                 assert_eq!(v["counts"]["counted"], 0);
-                assert_eq!(v["baseline"]["matched"], 11);
+                assert_eq!(v["baseline"]["matched"], n);
                 let sup: Vec<&Value> = v["checks"][0]["diagnostics"]
                     .as_array()
                     .unwrap()
                     .iter()
                     .filter(|d| d.get("suppressed").is_some())
                     .collect();
-                assert_eq!(sup.len(), 11);
+                assert_eq!(sup.len(), n);
                 assert!(sup
                     .iter()
                     .all(|d| d["counted"] == false && d["severity"] == "error"));
@@ -413,7 +451,7 @@ fn written_baseline_suppresses_every_counted_finding_in_every_format() {
                     .iter()
                     .filter(|r| r.get("suppressions").is_some())
                     .count();
-                assert_eq!(sup, 11);
+                assert_eq!(sup, n);
             }
             "gitlab" => {
                 let v = v.unwrap();
@@ -428,7 +466,7 @@ fn written_baseline_suppresses_every_counted_finding_in_every_format() {
                             .contains("suppressed by baseline")
                     })
                     .count();
-                assert_eq!(sup, 11);
+                assert_eq!(sup, n);
                 assert!(v
                     .as_array()
                     .unwrap()
@@ -438,11 +476,11 @@ fn written_baseline_suppresses_every_counted_finding_in_every_format() {
             "junit" => {
                 let j = assert_junit(&out);
                 assert_eq!(j.failures, 0);
-                assert_eq!(j.text.matches("suppressed[").count(), 11);
+                assert_eq!(j.text.matches("suppressed[").count(), n);
             }
             _ => {
                 assert!(!out.contains("::error"), "{out}");
-                assert_eq!(out.matches("suppressed by baseline").count(), 11);
+                assert_eq!(out.matches("suppressed by baseline").count(), n);
             }
         }
     }
@@ -450,6 +488,7 @@ fn written_baseline_suppresses_every_counted_finding_in_every_format() {
 
 #[test]
 fn stale_entries_warn_and_count_only_with_strict() {
+    let entry = dump_tally(&[]).3 + 1;
     let dir = tempfile::tempdir().unwrap();
     let (file, _) = write_baseline(dir.path(), &dump_args("text", &[]));
     let mut text = std::fs::read_to_string(&file).unwrap();
@@ -463,7 +502,7 @@ fn stale_entries_warn_and_count_only_with_strict() {
     assert!(out.contains("warning[stale_baseline_entry]: "), "{out}");
     assert!(
         out.contains(
-            "entry 9 (rule field_not_sent, vmsd \"no-such-vmsd\", field \"x\") matches no finding"
+            &format!("entry {entry} (rule field_not_sent, vmsd \"no-such-vmsd\", field \"x\") matches no finding")
         ),
         "{out}"
     );
@@ -472,12 +511,13 @@ fn stale_entries_warn_and_count_only_with_strict() {
     let v = assert_valid_report(&out);
     assert_eq!(rc, 0);
     assert_eq!(v["baseline"]["stale"][0]["kind"], "stale_baseline_entry");
-    assert_eq!(v["baseline"]["stale"][0]["entry"], 9);
+    assert_eq!(v["baseline"]["stale"][0]["entry"], entry);
     assert_eq!(v["baseline"]["stale"][0]["counted"], false);
-    // --strict: the 14 warnings and the stale entry count
+    // --strict: the warnings and the stale entry count
     let (rc, out, _) = vc(&dump_args("json", &["--baseline", b, "--strict"]));
     let v = assert_valid_report(&out);
-    assert_eq!(rc, 15);
+    let (_, _, strict_warnings, _) = dump_tally(&["--strict"]);
+    assert_eq!(rc as u64, strict_warnings + 1);
     assert_eq!(v["baseline"]["stale"][0]["counted"], true);
     for format in ["junit", "sarif", "gitlab", "github"] {
         let (_, out, _) = vc(&dump_args(format, &["--baseline", b, "--strict"]));
@@ -554,7 +594,7 @@ fn write_baseline_never_overwrites_without_force() {
     );
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me");
     let (rc, _, err) = vc(&dump_args("text", &["--write-baseline", f, "--force"]));
-    assert_eq!(rc, 11, "{err}");
+    assert_eq!(rc, dump_tally(&[]).0, "{err}");
     assert!(std::fs::read_to_string(&file)
         .unwrap()
         .contains("[[accepted]]"));

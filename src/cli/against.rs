@@ -1,101 +1,177 @@
-//! `analyze --against DEST.json`: decodes the stream, runs the comparator
-//! ([`crate::check::against`]) and hands its findings to the report layer
-//! ([`super::report::finish`]), like the dump checks.
+//! `analyze STREAM --against DEST [--against DEST2]`: decodes the stream and each destination
+//! description (a `-dump-vmstate` file or a stream the destination wrote, told apart by
+//! content), runs the stream front end of the wire comparator ([`crate::check::stream`]) and
+//! hands its findings to the report layer ([`super::report::finish_with`]), like the dump
+//! checks.
 
-use super::analyze::AnalyzeArgs;
+use super::analyze::{open_stream, AnalyzeArgs};
 use super::report::finish_with;
-use crate::check::against::check;
+use crate::check::stream::{check, Dest, StreamView};
+use crate::compressed::Content;
+use crate::dump::Dump;
 use crate::error::Error;
+use crate::exit;
+use crate::rename::RenameTable;
 use crate::report::{CheckReport, EntityIndex, FindingView, Mode};
-use crate::stream::decode::{Decoder, NullSink};
+use crate::stream::decode::{Decoder, NullSink, Summary};
+use crate::stream::error::StreamError;
 use crate::stream::input::Input;
-use serde_json::Value;
+use crate::wire::vmdesc::Vmdesc;
+use std::path::Path;
 
 /// The stderr line of an `analyze` error.
 fn error_line(err: &Error) -> String {
     format!("vmstate-check analyze: {err}")
 }
 
-/// Runs `analyze --against`; prints its error (if any) and returns the exit code.
-pub fn run(args: &AnalyzeArgs, dest: &std::path::Path, input: Input) -> u8 {
-    match checked(args, dest, input) {
-        Ok(code) => code,
-        Err(err) => {
-            if let Error::Usage(e) = &err {
-                let _ = e.print();
-            } else {
-                eprintln!("{}", error_line(&err));
-            }
-            err.exit_code()
+/// A stream decoded for the check: its records and typed vmdesc.
+pub struct Decoded {
+    /// Records seen.
+    pub summary: Summary,
+    /// The typed vmdesc.
+    pub vmdesc: Option<Vmdesc>,
+}
+
+impl Decoded {
+    /// The view the comparator reads.
+    pub fn view(&self) -> StreamView<'_> {
+        StreamView {
+            summary: &self.summary,
+            vmdesc: self.vmdesc.as_ref(),
         }
     }
 }
 
-fn checked(args: &AnalyzeArgs, dest: &std::path::Path, input: Input) -> Result<u8, Error> {
-    let mode = Mode::precise(args.strict);
-    if let Some(message) = args.report.misuse(mode) {
-        return Err(Error::BadArguments(message.to_owned()));
-    }
-    let end = |checks, baseline, error| {
-        finish_with(
-            &args.report,
-            args.force,
-            mode,
-            checks,
-            baseline,
-            error,
-            false,
-            error_line,
-        )
-    };
-    let baseline = args.report.load_baseline()?;
-    let loaded = crate::dump::load_dump(dest).and_then(|d| d.validate_for_layout().map(|()| d));
-    let dump = match loaded {
-        Ok(d) => d,
-        Err(e) => return end(Vec::new(), None, Some(e.into())),
-    };
+/// Decodes `input` leniently (subsection names as really sent); the error, if any, comes with
+/// what was seen before it.
+pub fn decode(input: Input) -> (Decoded, Result<(), StreamError>) {
     let mut sink = NullSink;
     let mut dec = Decoder::new(input, &mut sink);
     dec.lenient = true;
-    let decoded = dec.run();
-    let name = args.file.display().to_string();
+    let r = dec.run();
+    let vmdesc = dec.vmdesc.as_ref().and_then(|d| Vmdesc::parse(&d.json).ok());
+    let summary = std::mem::take(&mut dec.summary);
+    (Decoded { summary, vmdesc }, r)
+}
+
+enum Loaded {
+    Dump(Dump),
+    Stream(Decoded),
+}
+
+/// What kind of file `path` is, by content (decompressing gzip and xz).
+fn kind(path: &Path) -> Result<Content, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let reader = std::io::BufReader::with_capacity(1 << 16, file);
+    let (_, _, content) = crate::compressed::open_content(reader, 4096)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(content)
+}
+
+fn load(path: &Path) -> Result<Loaded, u8> {
+    match kind(path) {
+        Err(e) => {
+            eprintln!("vmstate-check analyze: {e}");
+            Err(exit::INPUT_ERROR)
+        }
+        Ok(Content::MigrationStream) => {
+            let input = open_stream(path)?;
+            let (decoded, r) = decode(input);
+            if let Err(e) = r {
+                eprintln!("vmstate-check analyze: {}: {e}", path.display());
+                return Err(exit::STREAM_ERROR);
+            }
+            Ok(Loaded::Stream(decoded))
+        }
+        Ok(_) => {
+            let loaded = crate::dump::load_dump(path)
+                .and_then(|d| d.validate_for_layout().map(|()| d));
+            loaded.map(Loaded::Dump).map_err(|e| {
+                eprintln!("vmstate-check analyze: {e}");
+                exit::INPUT_ERROR
+            })
+        }
+    }
+}
+
+/// Runs `analyze --against`; returns the exit code.
+pub fn run(args: &AnalyzeArgs, dests: &[std::path::PathBuf], input: Input) -> u8 {
+    let mode = Mode::precise(args.strict);
+    if let Some(message) = args.report.misuse(mode) {
+        super::print_error(&Error::BadArguments(message.to_owned()));
+        return exit::USAGE;
+    }
+    let baseline = match args.report.load_baseline() {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("{}", error_line(&e));
+            return e.exit_code();
+        }
+    };
+    let mut loaded = Vec::with_capacity(dests.len());
+    for d in dests {
+        match load(d) {
+            Ok(l) => loaded.push(l),
+            Err(code) => return code,
+        }
+    }
+    let (src, r) = decode(input);
     // Report what could be checked before the damage, but the stream error wins.
-    let error = decoded.err().map(|source| Error::Stream {
+    let error = r.err().map(|source| Error::Stream {
         file: args.file.clone(),
         source,
     });
-    let devices: Vec<Value> = dec
-        .vmdesc
-        .as_ref()
-        .map(|d| d.devices().to_vec())
-        .unwrap_or_default();
-    let result = check(&dec.summary, &devices, &dump);
+    let views: Vec<Dest> = loaded
+        .iter()
+        .map(|l| match l {
+            Loaded::Dump(d) => Dest::Dump(d),
+            Loaded::Stream(s) => Dest::Stream(s.view()),
+        })
+        .collect();
+    let report = check(&src.view(), &views, &RenameTable::builtin());
     // The wire entity of each stream section: the vmsd its vmdesc entry names, else the last
-    // component of the idstr (as the comparator decides).
+    // component of the idstr (the comparator attaches it to most findings itself).
     let mut index = EntityIndex::default();
-    for info in &dec.summary.sections {
-        let vmsd = info
+    for info in &src.summary.sections {
+        let named = info
             .device
-            .and_then(|i| devices.get(i))
-            .and_then(|d| d.get("vmsd_name"))
-            .and_then(Value::as_str)
-            .unwrap_or_else(|| info.idstr.rsplit('/').next().unwrap_or(&info.idstr));
-        index.insert(
-            &format!("{} ({})", info.idstr, info.section_id),
-            vmsd,
-            false,
-        );
+            .and_then(|i| src.vmdesc.as_ref()?.devices.get(i))
+            .and_then(|d| d.vmsd_name.as_deref());
+        let vmsd =
+            named.unwrap_or_else(|| info.idstr.rsplit('/').next().unwrap_or(&info.idstr));
+        index.insert(&format!("{} ({})", info.idstr, info.section_id), vmsd, false);
     }
+    let dest_label = dests
+        .iter()
+        .map(|d| d.display().to_string())
+        .collect::<Vec<_>>()
+        .join(" + ");
     let check = CheckReport {
-        src: name,
-        dest: dest.display().to_string(),
+        src: args.file.display().to_string(),
+        dest: dest_label,
         entities: index.entities().to_vec(),
-        sections_checked: Some(result.checked),
-        findings: result
+        sections_checked: Some(report.checked),
+        findings: report
             .diagnostics
             .iter()
             .map(|d| FindingView::new(d, mode, &index))
             .collect(),
     };
-    end(vec![check], baseline.as_ref(), error)
+    let finished = finish_with(
+        &args.report,
+        args.force,
+        mode,
+        vec![check],
+        baseline.as_ref(),
+        error,
+        false,
+        error_line,
+    );
+    match finished {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("{}", error_line(&err));
+            err.exit_code()
+        }
+    }
 }

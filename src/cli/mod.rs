@@ -10,14 +10,16 @@ pub mod matrix;
 pub mod report;
 
 use std::io::{self, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::check::{compare_faithful, compare_precise};
+use crate::check::{compare_faithful, compare_precise_filtered, DeviceFilter};
 use crate::dump::load_dump;
-use crate::error::{output_result, Error};
+use crate::compressed::Content;
+use crate::error::{output_result, Error, InputError};
+use crate::stream::input::Input;
 use crate::exit;
 use crate::rename::RenameTable;
 use crate::report::{CheckReport, EntityIndex, FindingView, Mode};
@@ -59,7 +61,10 @@ const AFTER_HELP: &str = concat!(
 
 Example:
     vmstate-check -s qemu-7.2.json -d qemu-10.0.json            # forward migration
-    vmstate-check -s qemu-7.2.json -d qemu-10.0.json --reverse  # 10.0 -> 7.2"
+    vmstate-check -s qemu-7.2.json -d qemu-10.0.json --reverse  # 10.0 -> 7.2
+    vmstate-check --precise -s qemu-7.2.json -d qemu-10.0.json --devices-from vm.mig
+                                            # only the devices of the VM that wrote vm.mig
+    vmstate-check --precise -s qemu-7.2.json -d qemu-10.0.json --devices e1000,VGA"
 );
 
 /// The top-level command line.
@@ -89,6 +94,14 @@ pub struct Cli {
     /// Check both directions in one run (SRC → DEST, then DEST → SRC).
     #[arg(long)]
     pub both: bool,
+    /// With --precise: check only the wire entities (vmsds) these device classes carry
+    /// (comma-separated QOM class names, the dumps' top-level keys), as for one VM.
+    #[arg(long, value_delimiter = ',', value_name = "CLASS,...", requires = "precise")]
+    pub devices: Vec<String>,
+    /// With --precise: check only the wire entities whose sections this migration stream
+    /// carries (a stream of the VM to migrate, from either QEMU; gzip/xz too).
+    #[arg(long, value_name = "STREAM", requires = "precise")]
+    pub devices_from: Option<PathBuf>,
     /// Options shared with `matrix`.
     #[command(flatten)]
     pub opts: CheckOpts,
@@ -244,7 +257,8 @@ pub fn run_command(cli: &Cli) -> Result<u8, Error> {
             } else {
                 &[(0, 1)]
             };
-            check(&cli.opts, &files, pairs)
+            let filter = device_filter(&cli.devices, cli.devices_from.as_deref())?;
+            check(&cli.opts, &files, pairs, &filter)
         }
     }
 }
@@ -273,7 +287,12 @@ pub fn mode(opts: &CheckOpts) -> Result<Mode, Error> {
 /// Loads each file once, compares the given (src, dest) index pairs and hands the findings
 /// to [`report::finish`], which prints them and returns the exit code (or the error that
 /// stopped the run, after the findings made before it).
-fn check(opts: &CheckOpts, files: &[PathBuf], pairs: &[(usize, usize)]) -> Result<u8, Error> {
+fn check(
+    opts: &CheckOpts,
+    files: &[PathBuf],
+    pairs: &[(usize, usize)],
+    filter: &DeviceFilter,
+) -> Result<u8, Error> {
     let mode = mode(opts)?;
     let end = |checks: Vec<CheckReport>, baseline, error: Option<Error>| {
         report::finish(
@@ -303,6 +322,16 @@ fn check(opts: &CheckOpts, files: &[PathBuf], pairs: &[(usize, usize)]) -> Resul
                 return end(Vec::new(), None, Some(e.into()));
             }
         }
+        // A class neither dump knows is a typo, not an empty (vacuously clean) selection.
+        if let Some(unknown) = filter
+            .classes
+            .iter()
+            .find(|c| dumps.iter().all(|d| d.get(c).is_none()))
+        {
+            return Err(Error::BadArguments(format!(
+                "--devices: no dump has a device class \"{unknown}\""
+            )));
+        }
     }
     let indexes: Vec<EntityIndex> = dumps.iter().map(EntityIndex::from_dump).collect();
 
@@ -313,7 +342,7 @@ fn check(opts: &CheckOpts, files: &[PathBuf], pairs: &[(usize, usize)]) -> Resul
         let outcome = match mode {
             Mode::Faithful => compare_faithful(&dumps[s], &dumps[d], &renames, &mut diags),
             Mode::Precise | Mode::Strict => {
-                compare_precise(&dumps[s], &dumps[d], &renames, &mut diags)
+                compare_precise_filtered(&dumps[s], &dumps[d], &renames, filter, &mut diags)
             }
         };
         checks.push(CheckReport {
@@ -332,4 +361,49 @@ fn check(opts: &CheckOpts, files: &[PathBuf], pairs: &[(usize, usize)]) -> Resul
         }
     }
     end(checks, baseline.as_ref(), failure)
+}
+
+/// The wire entities `--devices` and `--devices-from` select (empty: the whole dump).
+/// `--devices-from` takes the vmsd of every section the stream carries: the vmdesc's
+/// `vmsd_name`, else the idstr after its qdev path (migration/savevm.c: the idstr is
+/// `<qdev path>/<vmsd name>`).
+pub fn device_filter(classes: &[String], stream: Option<&Path>) -> Result<DeviceFilter, Error> {
+    let mut filter = DeviceFilter {
+        classes: classes.iter().filter(|c| !c.is_empty()).cloned().collect(),
+        ..DeviceFilter::default()
+    };
+    if !classes.is_empty() && filter.classes.is_empty() {
+        return Err(Error::BadArguments("--devices: no class named".to_owned()));
+    }
+    let Some(path) = stream else { return Ok(filter) };
+    let read_error = |source| InputError::Read { file: path.to_owned(), source };
+    let file = std::fs::File::open(path).map_err(read_error)?;
+    let raw = io::BufReader::with_capacity(1 << 16, file);
+    let (reader, compression, content) =
+        crate::compressed::open_content(raw, 4096).map_err(read_error)?;
+    let wrong_kind = |what: String| InputError::WrongKind { file: path.to_owned(), what };
+    if let Some(what) = compression.unsupported_message() {
+        return Err(wrong_kind(what.to_string()).into());
+    }
+    if content != Content::MigrationStream {
+        return Err(wrong_kind(
+            "--devices-from takes a migration stream (no QEVM magic at its start)".to_owned(),
+        )
+        .into());
+    }
+    let (decoded, result) = against::decode(Input::from_pipe(Box::new(reader)));
+    result.map_err(|source| Error::Stream { file: path.to_owned(), source })?;
+    for info in &decoded.summary.sections {
+        let from_vmdesc = info
+            .device
+            .and_then(|k| decoded.vmdesc.as_ref()?.devices.get(k)?.vmsd_name.clone());
+        let vmsd = from_vmdesc.unwrap_or_else(|| {
+            info.idstr.rsplit('/').next().unwrap_or(&info.idstr).to_owned()
+        });
+        filter.vmsds.insert(vmsd);
+    }
+    if filter.vmsds.is_empty() {
+        return Err(wrong_kind("--devices-from: the stream carries no section".to_owned()).into());
+    }
+    Ok(filter)
 }
