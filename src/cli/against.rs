@@ -149,11 +149,11 @@ pub fn run(args: &AnalyzeArgs, dests: &[std::path::PathBuf], input: Input) -> u8
     let check = CheckReport {
         src: args.file.display().to_string(),
         dest: dest_label,
-        entities: index.entities().to_vec(),
+        entities: index.entities(),
         sections_checked: Some(report.checked),
         findings: report
             .diagnostics
-            .iter()
+            .into_iter()
             .map(|d| FindingView::new(d, mode, &index))
             .collect(),
     };

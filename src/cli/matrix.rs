@@ -161,11 +161,11 @@ pub fn run(args: &MatrixArgs) -> Result<u8, Error> {
         CheckReport {
             src: members[s].file.display().to_string(),
             dest: members[d].file.display().to_string(),
-            entities: index.entities().to_vec(),
+            entities: index.entities(),
             sections_checked: None,
             findings: found
                 .iter()
-                .map(|diag| FindingView::new(diag, mode, index))
+                .map(|diag| FindingView::new(diag.clone(), mode, index))
                 .collect(),
         }
     };

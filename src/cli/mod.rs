@@ -348,10 +348,10 @@ fn check(
         checks.push(CheckReport {
             src: files[s].display().to_string(),
             dest: files[d].display().to_string(),
-            entities: indexes[s].entities().to_vec(),
+            entities: indexes[s].entities(),
             sections_checked: None,
             findings: diags
-                .iter()
+                .into_iter()
                 .map(|diag| FindingView::new(diag, mode, &indexes[s]))
                 .collect(),
         });

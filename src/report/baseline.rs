@@ -51,7 +51,7 @@ pub struct Entry {
 impl Entry {
     /// Whether this entry accepts `finding`.
     pub fn matches(&self, finding: &FindingView) -> bool {
-        let l = &finding.location;
+        let l = finding.location();
         self.rule == finding.rule
             && self.vmsd == l.entity()
             && self
@@ -67,9 +67,9 @@ impl Entry {
     fn from_finding(f: &FindingView) -> Entry {
         Entry {
             rule: f.rule.to_owned(),
-            vmsd: f.location.entity().to_owned(),
-            field: f.location.field.clone(),
-            subsection: f.location.subsection.clone(),
+            vmsd: f.location().entity().to_owned(),
+            field: f.location().field.clone(),
+            subsection: f.location().subsection.clone(),
             reason: format!("TODO: say why this {} is accepted (or fix it)", f.rule),
             accepted_by: None,
         }
@@ -295,26 +295,19 @@ fn stale_finding(file: &str, entry: usize, e: &Entry, mode: Mode) -> FindingView
         fields.insert("subsection".into(), json!(s));
     }
     fields.insert("reason".into(), Value::String(e.reason.clone()));
-    FindingView {
-        rule: STALE_BASELINE_ENTRY,
-        severity: Severity::Warning,
-        certainty: "certain",
-        condition: None,
-        counted: mode.counts_severity(Severity::Warning),
-        location: Location {
+    FindingView::own(
+        STALE_BASELINE_ENTRY,
+        Severity::Warning,
+        mode.counts_severity(Severity::Warning),
+        Location {
             section: None,
             vmsd: Some(e.vmsd.clone()),
-            classes: Vec::new(),
             field: e.field.clone(),
             subsection: e.subsection.clone(),
         },
-        message: format!(
-            "{file}: entry {entry} ({what}) matches no finding: remove it, or fix its keys"
-        ),
-        upstream_text: None,
+        format!("{file}: entry {entry} ({what}) matches no finding: remove it, or fix its keys"),
         fields,
-        suppressed: None,
-    }
+    )
 }
 
 /// The text of a baseline accepting every counted finding of `checks` (reason `TODO: ...`),

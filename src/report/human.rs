@@ -77,7 +77,7 @@ impl HumanText {
             None => (finding.severity_word(), String::new()),
         };
         let head = format!("{word}[{}]", finding.rule);
-        let text = &finding.message;
+        let text = finding.message();
         if !self.options.color {
             return writeln!(out, "{head}: {text}{tail}");
         }

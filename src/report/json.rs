@@ -42,8 +42,8 @@ pub fn finding_value(f: &FindingView) -> Value {
     map.insert("kind".into(), f.rule.into());
     map.insert("severity".into(), f.severity_word().into());
     map.insert("certainty".into(), f.certainty.into());
-    if let Some(c) = &f.condition {
-        map.insert("condition".into(), c.clone().into());
+    if let Some(c) = f.condition() {
+        map.insert("condition".into(), c.into());
     }
     map.insert("counted".into(), f.counted.into());
     if let Some(s) = &f.suppressed {
@@ -55,15 +55,15 @@ pub fn finding_value(f: &FindingView) -> Value {
         }
         map.insert("suppressed".into(), Value::Object(sup));
     }
-    map.insert("message".into(), f.message.clone().into());
-    for (k, v) in &f.fields {
-        map.insert(k.clone(), v.clone());
+    map.insert("message".into(), f.message().into());
+    for (k, v) in f.fields() {
+        map.insert(k, v);
     }
-    if let Some(vmsd) = &f.location.vmsd {
+    if let Some(vmsd) = &f.location().vmsd {
         map.insert("vmsd".into(), vmsd.clone().into());
     }
-    if !f.location.classes.is_empty() {
-        map.insert("classes".into(), f.location.classes.clone().into());
+    if !f.classes().is_empty() {
+        map.insert("classes".into(), f.classes().to_vec().into());
     }
     Value::Object(map)
 }

@@ -32,9 +32,9 @@ fn line(f: &FindingView) -> String {
     match &f.suppressed {
         Some(s) => format!(
             "suppressed[{}]: {} (baseline entry {}: {})",
-            f.rule, f.message, s.entry, s.reason
+            f.rule, f.message(), s.entry, s.reason
         ),
-        None => format!("{}[{}]: {}", f.severity_word(), f.rule, f.message),
+        None => format!("{}[{}]: {}", f.severity_word(), f.rule, f.message()),
     }
 }
 
@@ -54,7 +54,7 @@ fn cases(check: &CheckReport) -> Vec<Case<'_>> {
         })
         .collect();
     for f in &check.findings {
-        let entity = f.location.entity();
+        let entity = f.location().entity();
         match cases.iter_mut().find(|c| c.name == entity) {
             Some(case) => case.findings.push(f),
             None => cases.push(Case {
@@ -86,7 +86,7 @@ fn write_case<W: Write>(
         if let Some(first) = counted.first() {
             let body: Vec<String> = counted.iter().map(|f| line(f)).collect();
             w.create_element("failure")
-                .with_attribute(("message", xml_chars(&first.message).as_str()))
+                .with_attribute(("message", xml_chars(&first.message()).as_str()))
                 .with_attribute(("type", first.rule))
                 .write_text_content(BytesText::new(&xml_chars(&body.join("\n"))))?;
         }
@@ -164,7 +164,7 @@ impl Printer for Junit {
                             .write_inner_content(|w| {
                                 for f in &b.stale {
                                     let entry = f
-                                        .fields
+                                        .fields()
                                         .get("entry")
                                         .map(|v| v.to_string())
                                         .unwrap_or_default();

@@ -138,8 +138,9 @@ pub struct CheckReport {
     pub src: String,
     /// Destination as named on the command line.
     pub dest: String,
-    /// The wire entities checked (vmsd names, in SRC order): one JUnit test case each.
-    pub entities: Vec<String>,
+    /// The wire entities checked (vmsd names, in SRC order): one JUnit test case each
+    /// (shared between the checks of one SRC).
+    pub entities: std::sync::Arc<[String]>,
     /// Number of stream sections checked against a vmsd (`analyze --against` only).
     pub sections_checked: Option<usize>,
     /// Findings in report order.
@@ -289,7 +290,7 @@ pub fn fingerprints(report: &Report) -> Vec<String> {
 }
 
 fn finding_key(scope: &str, f: &FindingView) -> String {
-    let l = &f.location;
+    let l = f.location();
     [
         f.rule,
         scope,

@@ -95,7 +95,7 @@ fn result(f: &FindingView, scope: &str, file: &str, fingerprint: String) -> sari
         (None, false, Severity::Note) => sarif::ResultLevel::Note,
         (None, false, _) => sarif::ResultLevel::Warning,
     };
-    let l = &f.location;
+    let l = f.location();
     let mut qualified = l.entity().to_owned();
     for part in [&l.subsection, &l.field].into_iter().flatten() {
         qualified.push('/');
@@ -124,7 +124,7 @@ fn result(f: &FindingView, scope: &str, file: &str, fingerprint: String) -> sari
     let mut props = BTreeMap::new();
     props.insert("counted".to_owned(), json!(f.counted));
     props.insert("certainty".to_owned(), json!(f.certainty));
-    if let Some(c) = &f.condition {
+    if let Some(c) = f.condition() {
         props.insert("condition".to_owned(), json!(c));
     }
     props.insert("check".to_owned(), json!(scope));
@@ -137,7 +137,7 @@ fn result(f: &FindingView, scope: &str, file: &str, fingerprint: String) -> sari
         .rule_id(f.rule)
         .level(level)
         .message(sarif::Message {
-            text: Some(format!("{scope}: {}", f.message)),
+            text: Some(format!("{scope}: {}", f.message())),
             ..Default::default()
         })
         .locations(vec![location])

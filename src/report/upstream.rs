@@ -28,16 +28,18 @@ impl Printer for UpstreamText {
             if report.labelled {
                 writeln!(out, "== {}", check.label())?;
             }
+            let mut line = String::new();
             for finding in &check.findings {
-                write_line(out, finding, self.options.color)?;
+                line.clear();
+                finding.upstream_line(&mut line);
+                write_line(out, finding, &line, self.options.color)?;
             }
         }
         Ok(())
     }
 }
 
-fn write_line(out: &mut dyn Write, finding: &FindingView, color: bool) -> io::Result<()> {
-    let line = finding.upstream_text.as_deref().unwrap_or(&finding.message);
+fn write_line(out: &mut dyn Write, finding: &FindingView, line: &str, color: bool) -> io::Result<()> {
     if !color {
         return out.write_all(line.as_bytes());
     }
