@@ -49,7 +49,6 @@ pub fn stream_extract(data: &[u8], dir: &Path) {
         let mut dec = Decoder::new(Input::from_bytes(data.to_vec()), &mut writer);
         let _ = dec.run();
     }
-    let _ = writer.finish(false);
 }
 
 /// Splits `data` at its first NUL (never valid inside JSON text): SRC and DEST dumps; without

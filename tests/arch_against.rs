@@ -30,11 +30,20 @@ fn every_arch_load_agrees_with_against_dump_and_stream() {
             skipped.push(format!("{stream} -> {by}"));
             continue;
         }
-        let other = stream.replacen(&stream[..stream[5..].find('-').unwrap() + 5], &format!("qemu-{by}"), 1);
+        let other = stream.replacen(
+            &stream[..stream[5..].find('-').unwrap() + 5],
+            &format!("qemu-{by}"),
+            1,
+        );
         let dump = std::fs::read_dir(dir.join("dumps"))
             .unwrap()
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(&format!("qemu-{by}-{arch}-")))
+            .find(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(&format!("qemu-{by}-{arch}-"))
+            })
             .expect("dump of the destination");
         let mut args = vec!["--against".to_owned(), dump.to_string_lossy().into_owned()];
         let other_path = dir.join("streams").join(&other);
@@ -42,7 +51,12 @@ fn every_arch_load_agrees_with_against_dump_and_stream() {
             args.push("--against".into());
             args.push(other_path.to_string_lossy().into_owned());
         }
-        args.push(dir.join("streams").join(stream).to_string_lossy().into_owned());
+        args.push(
+            dir.join("streams")
+                .join(stream)
+                .to_string_lossy()
+                .into_owned(),
+        );
         let o = analyze(args.iter().map(String::as_str));
         let rc = o.status.code().unwrap();
         let out = stdout(&o);

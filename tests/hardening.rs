@@ -360,3 +360,26 @@ fn default_mode_subsection_order_duplicates_and_nameless_entries_as_upstream() {
         "{out}"
     );
 }
+
+/// The peak is the child's own, not the test process's: a child spawned while this process
+/// holds 300 MiB must still measure small.
+#[test]
+fn harness_does_not_charge_the_parent_memory_to_the_child() {
+    if !std::path::Path::new("/usr/bin/time").exists() {
+        // The fallback (wait4 of a direct child) overstates; see tests/common/limits.rs.
+        eprintln!("no /usr/bin/time (Debian package `time`); skipped");
+        return;
+    }
+    let ballast: Vec<u8> = vec![1; 300 << 20];
+    let m = measure(&mut binary().arg("--version"), None, WALL);
+    assert_eq!(m.code(), 0);
+    assert!(m.peak_rss_kib < 64 * 1024, "peak {} KiB", m.peak_rss_kib);
+    assert_eq!(
+        ballast
+            .iter()
+            .step_by(4096)
+            .map(|&b| b as usize)
+            .sum::<usize>(),
+        300 * 256
+    );
+}

@@ -23,8 +23,12 @@ fn expected(pairs: &[(&Path, &Path)], extra: &[&str]) -> (i32, String, String) {
     let mut stdout = String::new();
     let mut problems = 0;
     for (src, dest) in pairs {
-        let mut args: Vec<&std::ffi::OsStr> =
-            vec!["-s".as_ref(), src.as_os_str(), "-d".as_ref(), dest.as_os_str()];
+        let mut args: Vec<&std::ffi::OsStr> = vec![
+            "-s".as_ref(),
+            src.as_os_str(),
+            "-d".as_ref(),
+            dest.as_os_str(),
+        ];
         args.extend(extra.iter().map(|s| std::ffi::OsStr::new(s)));
         let out = run(args);
         if !extra.contains(&"--precise") {
@@ -81,7 +85,11 @@ fn all_pairs_is_every_pair_checked_alone() {
         let got = matrix(&args);
         let want = expected(&pairs, extra);
         assert_eq!(got, want, "{extra:?}");
-        assert!(got.1.contains("Warning: checking incompatible machine types") || !extra.is_empty());
+        assert!(
+            got.1
+                .contains("Warning: checking incompatible machine types")
+                || !extra.is_empty()
+        );
     }
 }
 
@@ -94,7 +102,12 @@ fn json_report_of_the_matrix_matches_the_lone_runs() {
     ];
     let mut args: Vec<&std::ffi::OsStr> = vec![os("matrix")];
     args.extend(files.iter().map(os));
-    args.extend([os("--all-pairs"), os("--precise"), os("--format"), os("json")]);
+    args.extend([
+        os("--all-pairs"),
+        os("--precise"),
+        os("--format"),
+        os("json"),
+    ]);
     let out = run(&args);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let checks = report["checks"].as_array().unwrap();
@@ -182,7 +195,11 @@ fn two_folders_check_the_machine_types_in_both() {
     copy_xz(&dump("7.2", "pc-i440fx-7.2"), &old.join("i440fx.json.xz"));
     std::fs::copy(dump("10.0", "pc-q35-7.2"), new.join("a.json")).unwrap();
     std::fs::copy(dump("10.0", "pc-i440fx-7.2"), new.join("b.json")).unwrap();
-    renamed_machine(&dump("10.0", "pc-q35-7.2"), &new.join("c.json"), "pc-q35-10.0");
+    renamed_machine(
+        &dump("10.0", "pc-q35-7.2"),
+        &new.join("c.json"),
+        "pc-q35-10.0",
+    );
     std::fs::write(new.join(".hidden"), "not a dump").unwrap();
 
     let (code, stdout, stderr) = matrix(&[old.as_os_str(), new.as_os_str()]);
@@ -223,16 +240,32 @@ fn bad_matrix_inputs_get_one_line() {
     assert_one_line_error(
         &out,
         254,
-        &["b.json", "machine type pc-q35-7.2 is also in", "one dump per machine type"],
+        &[
+            "b.json",
+            "machine type pc-q35-7.2 is also in",
+            "one dump per machine type",
+        ],
     );
     // A folder and a file.
-    let out = run([os("matrix"), dir.as_os_str(), dump("7.2", "pc-q35-7.2").as_os_str()]);
+    let out = run([
+        os("matrix"),
+        dir.as_os_str(),
+        dump("7.2", "pc-q35-7.2").as_os_str(),
+    ]);
     assert_one_line_error(&out, 2, &["exactly two folders"]);
     // A dump without a machine name cannot be paired by machine type.
     let bare = tmp.path().join("bare.json");
     std::fs::write(&bare, r#"{"a": {"Name": "a"}}"#).unwrap();
-    let out = run([os("matrix"), bare.as_os_str(), dump("7.2", "pc-q35-7.2").as_os_str()]);
-    assert_one_line_error(&out, 254, &["bare.json", "no vmschkmachine.Name", "--all-pairs"]);
+    let out = run([
+        os("matrix"),
+        bare.as_os_str(),
+        dump("7.2", "pc-q35-7.2").as_os_str(),
+    ]);
+    assert_one_line_error(
+        &out,
+        254,
+        &["bare.json", "no vmschkmachine.Name", "--all-pairs"],
+    );
     // ... but --all-pairs takes it, compared as it is.
     let out = run([
         os("matrix"),
@@ -241,7 +274,11 @@ fn bad_matrix_inputs_get_one_line() {
         os("--all-pairs"),
     ]);
     assert_eq!(
-        (out.status.code().unwrap(), text(&out.stdout), text(&out.stderr)),
+        (
+            out.status.code().unwrap(),
+            text(&out.stdout),
+            text(&out.stderr)
+        ),
         expected(
             &[
                 (&bare, &dump("7.2", "pc-q35-7.2")),
@@ -270,10 +307,22 @@ fn an_error_in_a_shared_comparison_names_the_pairs_own_file() {
     renamed_machine(&crash.join("dest.json"), &b, "m2");
     let src = tmp.path().join("src.json");
     renamed_machine(&crash.join("src.json"), &src, "m0");
-    let args = [src.as_os_str(), a.as_os_str(), b.as_os_str(), os("--all-pairs")];
+    let args = [
+        src.as_os_str(),
+        a.as_os_str(),
+        b.as_os_str(),
+        os("--all-pairs"),
+    ];
     let got = matrix(&args);
     let want = expected(
-        &[(&src, &a), (&src, &b), (&a, &src), (&a, &b), (&b, &src), (&b, &a)],
+        &[
+            (&src, &a),
+            (&src, &b),
+            (&a, &src),
+            (&a, &b),
+            (&b, &src),
+            (&b, &a),
+        ],
         &[],
     );
     assert_eq!(got, want);

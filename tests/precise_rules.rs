@@ -101,7 +101,9 @@ fn unused_placeholder_absorbs_removed_fields_by_bytes() {
     let short = dump(1, 1, vec![f("a", 4, 0), f("unused", 3, 0), counted]);
     let diags = precise(&src, &short);
     assert_eq!(rules(&diags), ["layout_mismatch"]);
-    assert!(matches!(&diags[0].finding, Finding::LayoutMismatch {
+    assert!(matches!(
+        &diags[0].finding,
+        Finding::LayoutMismatch {
             src_bytes: 4,
             dest_bytes: 3,
             ..
@@ -203,9 +205,10 @@ fn real_dumps_find_the_esp_break_that_real_qemu_hits() {
             .unwrap(),
     ]);
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains(
-        "error[field_not_sent]: \"pciespscsi\": DEST reads \"esp.drq_state\""
-    ), "{text}");
+    assert!(
+        text.contains("error[field_not_sent]: \"pciespscsi\": DEST reads \"esp.drq_state\""),
+        "{text}"
+    );
     // e1000e's renames and its unused placeholder are wire-compatible: not errors
     assert!(
         !text
@@ -297,8 +300,16 @@ fn precise_json_counts_errors_only() {
     // one wire entity, every class carrying the vmsd named
     assert_eq!(esp["vmsd"], "pciespscsi");
     assert_eq!(esp["certainty"], "certain");
-    let classes: Vec<&str> = esp["classes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
-    assert!(classes.contains(&"am53c974") && classes.contains(&"dc390"), "{classes:?}");
+    let classes: Vec<&str> = esp["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert!(
+        classes.contains(&"am53c974") && classes.contains(&"dc390"),
+        "{classes:?}"
+    );
 }
 
 #[test]

@@ -40,11 +40,8 @@ fn loads() -> Vec<Load> {
 /// Loads that succeed with state in the wrong fields (documented silent misreads): a counted
 /// finding agrees with them. Evidence: shared/docs/vmstate-load-semantics.md ("Loads that
 /// succeed with state in the wrong fields"), and the vmdescs of both streams.
-const MISREADS: [(&str, &str, &str); 1] = [(
-    "qemu-10.0-q35-e1000e-esp",
-    "7.2",
-    "0000:00:02.0/pciespscsi",
-)];
+const MISREADS: [(&str, &str, &str); 1] =
+    [("qemu-10.0-q35-e1000e-esp", "7.2", "0000:00:02.0/pciespscsi")];
 
 /// Loads where the dumps cannot predict the outcome, with the reason. Every other load's
 /// verdict must agree with real QEMU.
@@ -109,9 +106,17 @@ fn verdicts_agree_with_real_loads() {
             .iter()
             .find(|(s, v, _)| *s == l.stream && *v == l.loaded_by);
         if let Some((_, _, section)) = misread {
-            assert!(l.ok && !predicted_ok && problems.iter().all(|p| p.contains(section)), "{}: {out}", l.stream);
+            assert!(
+                l.ok && !predicted_ok && problems.iter().all(|p| p.contains(section)),
+                "{}: {out}",
+                l.stream
+            );
             compared += 1;
-            let _ = writeln!(table, "{} -> {}: real ok (silent misread), exit {rc}", l.stream, l.loaded_by);
+            let _ = writeln!(
+                table,
+                "{} -> {}: real ok (silent misread), exit {rc}",
+                l.stream, l.loaded_by
+            );
             continue;
         }
         match unpredictable {

@@ -439,8 +439,22 @@ pub enum Finding {
     MachineUnversioned {
         /// The machine type.
         machine: String,
-        /// What shows that the builds differ.
+        /// What shows that the builds differ (each value says which stream or dump it is from).
         evidence: String,
+        /// The first section whose versions differ (stream label), when the evidence is one.
+        section: Option<String>,
+    },
+    /// Stream: a CPU identity value DEST's `cpu_post_load` compares with its own model
+    /// (PowerPC PVR) differs.
+    CpuModelMismatch {
+        /// The SRC stream section label of the `cpu` section.
+        section: String,
+        /// The field (`env.spr[287] (SPR_PVR)`).
+        field: String,
+        /// SRC's value (from SRC's stream).
+        src: String,
+        /// DEST's value (from DEST's own stream).
+        dest: String,
     },
 }
 
@@ -597,7 +611,10 @@ impl Finding {
                 description.as_deref().is_some_and(|d| !d.is_empty())
             }
             other => {
-                other.rule_entry().modes.contains(&rules::RuleMode::Faithful)
+                other
+                    .rule_entry()
+                    .modes
+                    .contains(&rules::RuleMode::Faithful)
                     && other.rule_entry().severity == Severity::Error
             }
         }
@@ -634,14 +651,15 @@ impl Finding {
             | FieldShift { section, .. }
             | ClassRenamed { section, .. }
             | VmsdAmbiguous { section, .. }
-            | CpuRegisterListMismatch { section, .. } => Some(section),
+            | CpuRegisterListMismatch { section, .. }
+            | CpuModelMismatch { section, .. } => Some(section),
+            MachineUnversioned { section, .. } => section.as_deref(),
             MachineTypeMismatch { .. }
             | StreamMachineMismatch { .. }
             | RamBlockMissing { .. }
             | RamBlockSizeMismatch { .. }
             | RamPageSizeMismatch { .. }
-            | ConfigurationMismatch { .. }
-            | MachineUnversioned { .. } => None,
+            | ConfigurationMismatch { .. } => None,
         }
     }
 }

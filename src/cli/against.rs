@@ -12,8 +12,9 @@ use crate::dump::Dump;
 use crate::error::Error;
 use crate::exit;
 use crate::rename::RenameTable;
+use crate::check::inventory::{FactsSink, StreamFacts};
 use crate::report::{CheckReport, EntityIndex, FindingView, Mode};
-use crate::stream::decode::{Decoder, NullSink, Summary};
+use crate::stream::decode::{Decoder, Summary};
 use crate::stream::error::StreamError;
 use crate::stream::input::Input;
 use crate::wire::vmdesc::Vmdesc;
@@ -24,12 +25,14 @@ fn error_line(err: &Error) -> String {
     format!("vmstate-check analyze: {err}")
 }
 
-/// A stream decoded for the check: its records and typed vmdesc.
+/// A stream decoded for the check: its records, typed vmdesc and inventory facts.
 pub struct Decoded {
     /// Records seen.
     pub summary: Summary,
     /// The typed vmdesc.
     pub vmdesc: Option<Vmdesc>,
+    /// Sections and the `cpu` values QEMU checks on load.
+    pub facts: StreamFacts,
 }
 
 impl Decoded {
@@ -38,20 +41,25 @@ impl Decoded {
         StreamView {
             summary: &self.summary,
             vmdesc: self.vmdesc.as_ref(),
+            facts: &self.facts,
         }
     }
 }
 
-/// Decodes `input` leniently (subsection names as really sent); the error, if any, comes with
-/// what was seen before it.
+/// Decodes `input` leniently (subsection names as really sent), keeping the `cpu` values;
+/// the error, if any, comes with what was seen before it. The facts are unnamed
+/// ([`StreamFacts::file`] empty) until the caller names them.
 pub fn decode(input: Input) -> (Decoded, Result<(), StreamError>) {
-    let mut sink = NullSink;
-    let mut dec = Decoder::new(input, &mut sink);
-    dec.lenient = true;
-    let r = dec.run();
-    let vmdesc = dec.vmdesc.as_ref().and_then(|d| Vmdesc::parse(&d.json).ok());
-    let summary = std::mem::take(&mut dec.summary);
-    (Decoded { summary, vmdesc }, r)
+    let mut sink = FactsSink::default();
+    let (summary, vmdesc, r) = {
+        let mut dec = Decoder::new(input, &mut sink);
+        dec.lenient = true;
+        let r = dec.run();
+        let vmdesc = dec.vmdesc.as_ref().and_then(|d| Vmdesc::parse(&d.json).ok());
+        (std::mem::take(&mut dec.summary), vmdesc, r)
+    };
+    let facts = StreamFacts::new("", &summary, sink.cpus, r.is_ok());
+    (Decoded { summary, vmdesc, facts }, r)
 }
 
 enum Loaded {
@@ -76,7 +84,8 @@ fn load(path: &Path) -> Result<Loaded, u8> {
         }
         Ok(Content::MigrationStream) => {
             let input = open_stream(path)?;
-            let (decoded, r) = decode(input);
+            let (mut decoded, r) = decode(input);
+            decoded.facts.file = path.display().to_string();
             if let Err(e) = r {
                 eprintln!("vmstate-check analyze: {}: {e}", path.display());
                 return Err(exit::STREAM_ERROR);
@@ -115,7 +124,8 @@ pub fn run(args: &AnalyzeArgs, dests: &[std::path::PathBuf], input: Input) -> u8
             Err(code) => return code,
         }
     }
-    let (src, r) = decode(input);
+    let (mut src, r) = decode(input);
+    src.facts.file = args.file.display().to_string();
     // Report what could be checked before the damage, but the stream error wins.
     let error = r.err().map(|source| Error::Stream {
         file: args.file.clone(),

@@ -3,13 +3,15 @@
 
 use crate::cli::report::ReportOpts;
 use crate::compressed::{Compression, Content};
+use crate::error::one_line;
 use crate::exit;
-use crate::stream::decode::{Decoder, NullSink, Sink};
+use crate::stream::decode::{Decoder, IterableState, NullSink, Sink, Warning};
 use crate::stream::error::{ErrorKind, StreamError};
 use crate::stream::extract::Extractor;
 use crate::stream::input::Input;
-use crate::stream::json::to_pretty;
+use crate::stream::json::{write_value, ValueWriter};
 use crate::stream::output::StateWriter;
+use crate::stream::ram::{Page, RamBlock};
 use clap::{Args, ValueEnum};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -120,7 +122,17 @@ pub fn open_stream(path: &std::path::Path) -> Result<Input, u8> {
             exit::INPUT_ERROR
         })?
     };
-    let regular = file.metadata().map(|m| m.is_file()).unwrap_or(false);
+    let meta = file.metadata().map_err(|e| {
+        eprintln!("vmstate-check analyze: cannot read {name}: {e}");
+        exit::INPUT_ERROR
+    })?;
+    if meta.is_dir() {
+        eprintln!("vmstate-check analyze: {name}: is a directory, not a migration stream");
+        return Err(exit::INPUT_ERROR);
+    }
+    // Anything else that is not a regular file (a named pipe, `<(...)`, a terminal, a
+    // socket) is read front to back like standard input.
+    let regular = meta.is_file();
     if regular {
         // Sniff without moving the file position (stdin may be a file opened at an offset).
         use std::os::unix::fs::FileExt;
@@ -197,40 +209,128 @@ fn report(args: &AnalyzeArgs, e: &StreamError, partial: Option<&str>) -> u8 {
     exit::STREAM_ERROR
 }
 
-fn warn_all(args: &AnalyzeArgs, warnings: &[String]) {
-    for w in warnings {
-        eprintln!(
-            "vmstate-check analyze: {}: warning: {w}",
-            args.file.display()
+/// The command line's view of a decoding run: passes the data on to the real sink and
+/// renders what the decoder reports — `warning:` lines on stderr and, on a terminal, a
+/// progress bar.
+struct Rendered<'s> {
+    inner: &'s mut dyn Sink,
+    file: String,
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl<'s> Rendered<'s> {
+    fn new(args: &AnalyzeArgs, input: &Input, inner: &'s mut dyn Sink) -> Self {
+        let bar = input
+            .len()
+            .filter(|_| std::io::stderr().is_terminal())
+            .map(|len| {
+                let pb = indicatif::ProgressBar::new(len);
+                if let Ok(style) = indicatif::ProgressStyle::with_template(
+                    "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+                ) {
+                    pb.set_style(style);
+                }
+                pb
+            });
+        Rendered {
+            inner,
+            file: args.file.display().to_string(),
+            bar,
+        }
+    }
+}
+
+impl Sink for Rendered<'_> {
+    fn wants_pages(&self) -> bool {
+        self.inner.wants_pages()
+    }
+    fn ram_start(
+        &mut self,
+        key: &str,
+        blocks: &[RamBlock],
+        page_size: u64,
+    ) -> crate::stream::error::Result<()> {
+        self.inner.ram_start(key, blocks, page_size)
+    }
+    fn ram_page(
+        &mut self,
+        block: usize,
+        offset: u64,
+        page: Page<'_>,
+    ) -> crate::stream::error::Result<()> {
+        self.inner.ram_page(block, offset, page)
+    }
+    fn ram_end(&mut self) -> crate::stream::error::Result<()> {
+        self.inner.ram_end()
+    }
+    fn iterable_start(&mut self, key: &str) -> crate::stream::error::Result<()> {
+        self.inner.iterable_start(key)
+    }
+    fn iterable_end(
+        &mut self,
+        key: &str,
+        state: &IterableState,
+    ) -> crate::stream::error::Result<()> {
+        self.inner.iterable_end(key, state)
+    }
+    fn section_begin(&mut self, key: &str) -> crate::stream::error::Result<()> {
+        self.inner.section_begin(key)
+    }
+    fn values(&mut self) -> &mut dyn ValueWriter {
+        self.inner.values()
+    }
+    fn section_end(&mut self, key: &str) -> crate::stream::error::Result<()> {
+        self.inner.section_end(key)
+    }
+    fn warning(&mut self, warning: Warning) {
+        let line = format!(
+            "vmstate-check analyze: {}: warning: {}",
+            self.file,
+            one_line(&warning.to_string())
         );
+        match &self.bar {
+            Some(pb) => pb.suspend(|| eprintln!("{line}")),
+            None => eprintln!("{line}"),
+        }
+        self.inner.warning(warning);
+    }
+    fn progress(&mut self, offset: u64, total: Option<u64>) -> bool {
+        if let Some(pb) = &self.bar {
+            pb.set_position(offset);
+        }
+        self.inner.progress(offset, total)
+    }
+    fn finish(&mut self) -> crate::stream::error::Result<()> {
+        if let Some(pb) = self.bar.take() {
+            pb.finish_and_clear();
+        }
+        self.inner.finish()
     }
 }
 
-fn progress(input: &Input) -> Option<indicatif::ProgressBar> {
-    let len = input.len()?;
-    if !std::io::stderr().is_terminal() {
-        return None;
+/// Decodes the whole stream into `sink`, rendering warnings and progress.
+fn decode_into(
+    args: &AnalyzeArgs,
+    dec_input: DecodeFrom,
+    sink: &mut dyn Sink,
+) -> Result<(), StreamError> {
+    let (input, vmdesc) = match dec_input {
+        DecodeFrom::Start(i) => (i, None),
+        DecodeFrom::Probed(i, d) => (i, Some(d)),
+    };
+    let mut shown = Rendered::new(args, &input, sink);
+    let mut dec = Decoder::new(input, &mut shown);
+    if let Some(d) = vmdesc {
+        dec.set_vmdesc(d);
     }
-    let pb = indicatif::ProgressBar::new(len);
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-    ) {
-        pb.set_style(style);
-    }
-    Some(pb)
+    dec.run()
 }
 
-/// Decodes the whole stream into `sink` (with a progress bar on a terminal) and prints the
-/// decoder's warnings on stderr.
-fn decode_into(args: &AnalyzeArgs, input: Input, sink: &mut dyn Sink) -> Result<(), StreamError> {
-    let pb = progress(&input);
-    let mut dec = Decoder::new(input, sink);
-    if let Some(pb) = pb {
-        dec.set_progress(pb);
-    }
-    let r = dec.run();
-    warn_all(args, &dec.summary.warnings);
-    r
+/// Where a decoding run starts: at byte 0, or after a probe that read the header and
+/// looked for the vmdesc (whose result is reused).
+enum DecodeFrom {
+    Start(Input),
+    Probed(Input, Option<crate::stream::vmdesc::Vmdesc>),
 }
 
 /// Runs `analyze`; returns the process exit code.
@@ -261,31 +361,22 @@ pub fn run(args: &AnalyzeArgs) -> u8 {
 fn run_desc(args: &AnalyzeArgs, input: Input) -> u8 {
     let mut sink = NullSink;
     let mut dec = Decoder::new(input, &mut sink);
-    let found = if dec.pos() == 0 && dec_seekable(&mut dec) {
-        dec.find_vmdesc().map(|d| d.is_some())
-    } else {
-        Ok(false)
-    };
-    let r = match found {
-        Ok(true) => Ok(()),
-        // Pipe: walk the stream until the vmdesc is reached.
-        Ok(false) => dec.run(),
-        Err(e) => Err(e),
-    };
-    if let Err(e) = r {
-        if dec.vmdesc.is_none() {
-            return report(args, &e, None);
+    let d = match dec.header_and_vmdesc() {
+        Ok(Some(d)) => d,
+        Ok(None) => {
+            eprintln!(
+                "vmstate-check analyze: {}: the stream has no vmdesc (suppress-vmdesc, postcopy or an aborted source)",
+                args.file.display()
+            );
+            return exit::STREAM_ERROR;
         }
-    }
-    let Some(d) = &dec.vmdesc else {
-        eprintln!(
-            "vmstate-check analyze: {}: the stream has no vmdesc (suppress-vmdesc, postcopy or an aborted source)",
-            args.file.display()
-        );
-        return exit::STREAM_ERROR;
+        Err(e) => return report(args, &e, None),
     };
-    let mut out = std::io::stdout().lock();
-    match writeln!(out, "{}", to_pretty(&d.json)).and_then(|_| out.flush()) {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let r = write_value(&mut out, &d.json, 0)
+        .and_then(|_| out.write_all(b"\n"))
+        .and_then(|_| out.flush());
+    match r {
         Ok(()) => exit::OK,
         // The reader went away (`| head`): stop quietly, as for the state output.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit::OK,
@@ -296,25 +387,18 @@ fn run_desc(args: &AnalyzeArgs, input: Input) -> u8 {
     }
 }
 
-/// True when the decoder's input supports random access (then the vmdesc is found directly).
-fn dec_seekable(dec: &mut Decoder<'_>) -> bool {
-    dec.seekable()
-}
-
 fn run_state(args: &AnalyzeArgs, input: Input) -> u8 {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
-    let mut writer = StateWriter::new(Some(&mut out), args.memory);
-    let r = decode_into(args, input, &mut writer);
-    let fin = writer.finish(true);
-    match (r, fin) {
-        (Err(e), _) => report(
+    let mut writer = StateWriter::new(Some(&mut out), args.memory).newline(true);
+    match decode_into(args, DecodeFrom::Start(input), &mut writer) {
+        Err(e) if !e.is_output() => report(
             args,
             &e,
             Some("the JSON printed holds what was decoded before this point"),
         ),
-        (Ok(()), Err(e)) => report(args, &e, None),
-        (Ok(()), Ok(())) => exit::OK,
+        Err(e) => report(args, &e, None),
+        Ok(()) => exit::OK,
     }
 }
 
@@ -325,30 +409,26 @@ fn run_extract(args: &AnalyzeArgs, dir: &std::path::Path, input: Input) -> u8 {
     };
     ex.reserve("desc.json");
     ex.reserve("state.json");
-    // The vmdesc first (files: found from the end; pipes: after the walk).
+    // The header, then the vmdesc first (files: found from the end; pipes: the rest is
+    // spilled to a temporary file and searched the same way).
     let mut null = NullSink;
     let mut probe = Decoder::new(input, &mut null);
-    let desc = if probe.seekable() {
-        match probe.find_vmdesc() {
-            Ok(d) => d.map(|d| d.json.clone()),
-            Err(e) => return report(args, &e, None),
-        }
-    } else {
-        None
-    };
-    let input = probe.into_input();
+    if let Err(e) = probe.header_and_vmdesc() {
+        return report(args, &e, None);
+    }
+    let (input, desc) = probe.into_input_and_vmdesc();
     // File names go to stdout as they are written (as upstream); a closed stdout is not
     // worth failing the extraction for.
     let announce = |name: &str| {
         let _ = writeln!(std::io::stdout(), "{name}");
     };
     if let Some(d) = &desc {
-        let r = ex
-            .create(std::path::Path::new("desc.json"))
-            .and_then(|mut f| {
-                f.write_all(to_pretty(d).as_bytes())
-                    .map_err(crate::stream::output::out_err)
-            });
+        let r = ex.create(std::path::Path::new("desc.json")).and_then(|f| {
+            let mut w = std::io::BufWriter::new(f);
+            write_value(&mut w, &d.json, 0)
+                .and_then(|_| w.flush())
+                .map_err(crate::stream::output::out_err)
+        });
         if let Err(e) = r {
             return report(args, &e, None);
         }
@@ -366,21 +446,20 @@ fn run_extract(args: &AnalyzeArgs, dir: &std::path::Path, input: Input) -> u8 {
     let first_block = ex.written.len();
     let mut state_out = std::io::BufWriter::new(state_file);
     let mut writer = StateWriter::new(Some(&mut state_out), false).with_extractor(ex);
-    let r = decode_into(args, input, &mut writer);
-    let fin = writer.finish(false);
+    let r = decode_into(args, DecodeFrom::Probed(input, desc), &mut writer);
     if let Some(ex) = writer.take_extractor() {
         for name in ex.written.iter().skip(first_block) {
             announce(name);
         }
     }
     announce("state.json");
-    match (r, fin) {
-        (Err(e), _) => report(
+    match r {
+        Err(e) if !e.is_output() => report(
             args,
             &e,
             Some("state.json holds what was decoded before this point"),
         ),
-        (Ok(()), Err(e)) => report(args, &e, None),
-        (Ok(()), Ok(())) => exit::OK,
+        Err(e) => report(args, &e, None),
+        Ok(()) => exit::OK,
     }
 }

@@ -281,6 +281,9 @@ fn load_all(files: &[PathBuf]) -> Result<(Contents, Vec<Member>), Error> {
     if let Some((_, e)) = first_error {
         return Err(e.into());
     }
-    let members = members.into_iter().map(|m| m.expect("every file loaded")).collect();
+    let members = members
+        .into_iter()
+        .map(|m| m.expect("every file loaded"))
+        .collect();
     Ok((contents, members))
 }

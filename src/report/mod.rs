@@ -58,6 +58,15 @@ impl Mode {
         }
     }
 
+    /// Whether `diag` counts towards the exit code in this mode.
+    pub fn counts(self, diag: &crate::check::Diagnostic) -> bool {
+        match self {
+            Mode::Faithful => diag.counted_upstream(),
+            Mode::Precise => diag.counted(false),
+            Mode::Strict => diag.counted(true),
+        }
+    }
+
     /// The snake_case name (`faithful`, `precise`, `strict`).
     pub fn as_str(self) -> &'static str {
         match self {
