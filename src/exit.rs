@@ -7,6 +7,8 @@
 
 /// Everything checked, nothing to report.
 pub const OK: u8 = 0;
+/// `--exit-code status`: counted findings (the run itself worked).
+pub const FINDINGS: u8 = 1;
 /// Highest problem count that can be expressed; larger counts are capped to it.
 pub const MAX_COUNT: u8 = 255;
 /// The command line could not be parsed (unknown option, missing `-s`/`-d` ...).

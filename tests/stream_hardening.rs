@@ -7,7 +7,7 @@
 mod common;
 mod stream_support;
 
-use common::limits::{measure, Measured};
+use common::limits::{binary, measure, Measured};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::Duration;
@@ -16,31 +16,12 @@ use stream_support::*;
 /// Generous for a debug build on a shared 2-core machine; what these catch is minutes away.
 const WALL: Duration = Duration::from_secs(30);
 
-/// Runs `analyze ARGS` under `/usr/bin/time` and takes the peak memory from it: the peak
-/// that `wait4` reports for a child forked from this (large, multi-threaded) test process
-/// includes the parent's pages it inherited before `exec`, while `time` forks the binary
-/// from its own small image, so its figure is the binary's alone.
+/// Runs `analyze ARGS` under the harness (its peak is the binary's own: it measures through
+/// `/usr/bin/time`, see tests/common/limits.rs).
 fn run(args: &[&str], stdin: Option<Vec<u8>>) -> Measured {
-    const MARK: &str = "vmstate-check-test-peak-kib ";
-    let mut cmd = std::process::Command::new("/usr/bin/time");
-    cmd.arg("-f")
-        .arg(format!("{MARK}%M"))
-        .arg(env!("CARGO_BIN_EXE_vmstate-check"))
-        .arg("analyze")
-        .args(args);
-    let mut m = measure(&mut cmd, stdin, Duration::from_secs(120));
-    let text = m.stderr_text();
-    let (rest, peak) = text
-        .trim_end()
-        .rsplit_once(MARK)
-        .unwrap_or_else(|| panic!("no peak from /usr/bin/time: {text}"));
-    m.peak_rss_kib = peak.trim().parse().expect("peak in KiB");
-    m.stderr = rest.as_bytes().to_vec();
-    // time reports a child's non-zero exit as "Command exited with non-zero status N".
-    if let Some(i) = text.find("Command exited with non-zero status") {
-        m.stderr.truncate(i.min(m.stderr.len()));
-    }
-    m
+    let mut cmd = binary();
+    cmd.arg("analyze").args(args);
+    measure(&mut cmd, stdin, Duration::from_secs(120))
 }
 
 fn run_path(args: &[&str], file: &Path) -> Measured {

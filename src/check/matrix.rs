@@ -191,6 +191,11 @@ impl<'a> Matrix<'a> {
         }
     }
 
+    /// The loaded tree of member `i` (shared by every member with the same content).
+    pub fn dump(&self, i: usize) -> &Dump {
+        &self.contents.trees[self.members[i].content]
+    }
+
     /// How many distinct pairs of contents were compared so far.
     pub fn comparisons(&self) -> usize {
         self.by_contents.len() + self.as_is.len()

@@ -1,7 +1,7 @@
 //! Glue of `vmstate-check analyze`: arguments, opening the input, running the decoder
 //! ([`crate::stream`]) and rendering its output, warnings and errors.
 
-use crate::cli::{ColorChoice, Format};
+use crate::cli::report::ReportOpts;
 use crate::compressed::{Compression, Content};
 use crate::error::one_line;
 use crate::exit;
@@ -29,22 +29,22 @@ for a VM started e.g. as
 The stream may be gzip- or xz-compressed (recognised by content, not by name) or come on
 standard input (FILE = -); mapped-ram streams need a plain file.";
 
-/// `analyze --help`: exit codes.
-pub const AFTER_HELP: &str = "\
-Exit codes:
-    0        decoded completely (--against: no problem)
-    1-255    --against only: number of errors (counted diagnostics), capped at 255
-    2        command-line usage error
-    252      output could not be written, or --extract would overwrite a file
-    253      the stream could not be decoded (truncated, corrupt, unsupported record, not a
-             stream: a -dump-vmstate file, a zstd file ...)
-    254      the input file (stream or dump) cannot be opened, or the dump is not valid
-An error always prints one line on stderr naming the file and the byte offset.
+/// `analyze --help`: exit codes and examples.
+pub const AFTER_HELP: &str = concat!(
+    "Without --against: 0 when the stream was decoded completely; 253 when it cannot be
+decoded (truncated, corrupt, unsupported record, not a stream: a -dump-vmstate file, a zstd
+file ...); 252 when --extract would overwrite a file; 2, 254 as below.
+With --against, the checker's codes:
+",
+    crate::exit_codes_help!(),
+    "
 
 Examples:
     vmstate-check analyze vm.mig                      # device state as JSON
     vmstate-check analyze --dump desc vm.mig.xz       # the vmdesc the stream carries
-    vmstate-check analyze --against new.json vm.mig   # will this VM load into that QEMU?";
+    vmstate-check analyze --against new.json vm.mig   # will this VM load into that QEMU?
+    vmstate-check analyze --against new.json vm.mig --format junit --baseline accepted.toml"
+);
 
 /// What `--dump` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -57,6 +57,7 @@ pub enum DumpKind {
 
 /// Arguments of `vmstate-check analyze`.
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("overwrites").args(["extract", "write_baseline"]).multiple(true)))]
 pub struct AnalyzeArgs {
     /// Migration stream file (`-` for standard input; mapped-ram streams need a file).
     pub file: PathBuf,
@@ -70,23 +71,21 @@ pub struct AnalyzeArgs {
     /// Write desc.json, state.json and one sparse file per RAM block into DIR.
     #[arg(short = 'x', long, value_name = "DIR")]
     pub extract: Option<PathBuf>,
-    /// Let --extract overwrite existing files.
-    #[arg(long, requires = "extract")]
+    /// Let --extract (or --write-baseline) overwrite existing files.
+    #[arg(long, requires = "overwrites")]
     pub force: bool,
     /// Check the stream against what the destination reads: its `-dump-vmstate` JSON, or a
     /// stream it wrote for the same machine and devices (told apart by content), or both
-    /// (give --against twice); the exit code is the number of counted problems (capped at 255).
+    /// (give --against twice); the exit code is the number of counted problems (capped at
+    /// 255), or see --exit-code.
     #[arg(long, value_name = "DEST.json|DEST.mig", conflicts_with_all = ["extract", "memory"])]
     pub against: Vec<PathBuf>,
-    /// With --against: `error[rule]: ...` lines and a summary, or the checker's JSON report.
-    #[arg(long, value_enum, default_value_t = Format::Text, requires = "against")]
-    pub format: Format,
     /// With --against: count warnings too (the stricter promise, as `--precise --strict`).
     #[arg(long, requires = "against")]
     pub strict: bool,
-    /// With --against: when to colour the text (auto = only on a terminal, NO_COLOR unset).
-    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN", requires = "against")]
-    pub color: ColorChoice,
+    /// With --against: output, baseline and exit-code options.
+    #[command(flatten)]
+    pub report: ReportOpts,
 }
 
 /// How many leading bytes are looked at to recognise a compressed or a wrong-kind input.
@@ -100,7 +99,7 @@ fn open(args: &AnalyzeArgs) -> Result<Input, u8> {
     open_stream(&args.file)
 }
 
-/// Opens the stream at `path` (`-` = standard input) as [`open`] describes.
+/// Opens the stream at `path` (`-` = standard input) as `open` describes.
 pub fn open_stream(path: &std::path::Path) -> Result<Input, u8> {
     let name = path.display();
     // Content that is not a migration stream (JSON, a foreign container) exits like any
@@ -118,7 +117,7 @@ pub fn open_stream(path: &std::path::Path) -> Result<Input, u8> {
         })?;
         std::fs::File::from(fd)
     } else {
-        std::fs::File::open(&path).map_err(|e| {
+        std::fs::File::open(path).map_err(|e| {
             eprintln!("vmstate-check analyze: cannot open {name}: {e}");
             exit::INPUT_ERROR
         })?
@@ -336,6 +335,12 @@ enum DecodeFrom {
 
 /// Runs `analyze`; returns the process exit code.
 pub fn run(args: &AnalyzeArgs) -> u8 {
+    if args.against.is_empty() && args.report.any_given() {
+        super::print_error(&crate::error::Error::BadArguments(
+            "--format, --color, --quiet, --verbose, --baseline, --write-baseline and --exit-code need --against".to_owned(),
+        ));
+        return exit::USAGE;
+    }
     let input = match open(args) {
         Ok(i) => i,
         Err(code) => return code,
@@ -343,6 +348,7 @@ pub fn run(args: &AnalyzeArgs) -> u8 {
     if !args.against.is_empty() {
         return super::against::run(args, &args.against, input);
     }
+
     if let Some(dir) = &args.extract {
         return run_extract(args, dir, input);
     }

@@ -54,6 +54,9 @@ pub struct CompareQemuArgs {
     #[arg(long = "renames", value_name = "FILE")]
     pub renames: Vec<PathBuf>,
     /// Output format.
+    // TODO(gate): when the report layer (src/report/: junit, gitlab, github, sarif printers
+    // and --baseline/--write-baseline/--exit-code) is on main, flatten its ReportOpts here and
+    // give it one CheckReport per distinct content and direction.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
     /// When to colour the text.

@@ -1,4 +1,4 @@
-//! The upstream checker's text lines, byte for byte, with optional colour.
+//! The upstream checker's text lines, byte for byte, and the precise mode's sentences.
 //!
 //! Known upstream bug kept on purpose: a section-level minimum-version error prints only the
 //! fragment `Section "SEC" ` (trailing space, no newline), which runs into the next line, and
@@ -463,6 +463,10 @@ pub fn explain_finding(finding: &Finding) -> String {
         ),
     }
 }
+
+// LEGACY (compare-qemu, probe): the writers below predate the report layer's printers
+// (crate::report); the checking commands no longer use them. TODO: move compare-qemu and
+// probe onto report::Printer and delete them.
 
 /// Writes precise findings as `error[rule]: sentence` lines, then a summary line.
 pub fn write_precise(

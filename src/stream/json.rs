@@ -342,22 +342,6 @@ pub fn to_pretty(v: &Value) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn python_layout() {
-        let v: Value =
-            serde_json::from_str(r#"{"a": [1, {"b": "é\n"}], "e": {}, "l": [], "t": true}"#)
-                .unwrap();
-        assert_eq!(
-            to_pretty(&v),
-            "{\n    \"a\": [\n        1,\n        {\n            \"b\": \"\\u00e9\\n\"\n        }\n    ],\n    \"e\": {},\n    \"l\": [],\n    \"t\": true\n}"
-        );
-    }
-}
-
 /// A [`ValueWriter`] that builds the value as a [`serde_json::Value`] tree, for consumers that
 /// look at a few sections' values (the `--against` facts of `cpu` sections); the decoder
 /// bounds each value by the section's payload, so the tree is bounded too.
@@ -456,5 +440,21 @@ impl ValueWriter for ValueTree {
         let text = self.hex.take().unwrap_or_default();
         self.put(serde_json::Value::String(text));
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_layout() {
+        let v: Value =
+            serde_json::from_str(r#"{"a": [1, {"b": "é\n"}], "e": {}, "l": [], "t": true}"#)
+                .unwrap();
+        assert_eq!(
+            to_pretty(&v),
+            "{\n    \"a\": [\n        1,\n        {\n            \"b\": \"\\u00e9\\n\"\n        }\n    ],\n    \"e\": {},\n    \"l\": [],\n    \"t\": true\n}"
+        );
     }
 }
