@@ -2,6 +2,9 @@
 # Benchmark (not a test; CI does not run it): the checker on the real q35 pair against the
 # floor under any Python checker, `json.load` of the same two files, in the same session.
 # Usage: tests/bench_checker.sh [RUNS]   (needs /usr/bin/time for peak memory)
+#        BASELINE=/path/to/old/vmstate-check tests/bench_checker.sh [RUNS]
+#          also times an older build in the same run (e.g. one built from the commit before a
+#          change), so the before/after ratio is measured under the same load.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-30}
@@ -9,6 +12,7 @@ src=tests/fixtures/dumps/qemu-7.2-pc-q35-7.2.json
 dest=tests/fixtures/dumps/qemu-10.0-pc-q35-7.2.json
 cargo build --release --quiet
 bin=target/release/vmstate-check
+baseline=${BASELINE:-}
 
 # mean wall time in milliseconds over $runs runs of "$@" (output discarded, exit code ignored)
 mean_ms() {
@@ -31,11 +35,20 @@ peak_kib() {
 python_floor=(python3 -c 'import json,sys; [json.load(open(p)) for p in sys.argv[1:]]' "$src" "$dest")
 check=("$bin" -s "$src" -d "$dest")
 json_report=("$bin" -s "$src" -d "$dest" --format json)
+precise=("$bin" --precise -s "$src" -d "$dest")
 
 inputs_kib=$(( ($(stat -c %s "$src") + $(stat -c %s "$dest")) / 1024 ))
 py_ms=$(mean_ms "${python_floor[@]}")
 ck_ms=$(mean_ms "${check[@]}")
 js_ms=$(mean_ms "${json_report[@]}")
+pr_ms=$(mean_ms "${precise[@]}")
+if [ -n "$baseline" ]; then
+  old_ck_ms=$(mean_ms "$baseline" -s "$src" -d "$dest")
+  old_pr_ms=$(mean_ms "$baseline" --precise -s "$src" -d "$dest")
+  old_ck_kib=$(peak_kib "$baseline" -s "$src" -d "$dest")
+  old_pr_kib=$(peak_kib "$baseline" --precise -s "$src" -d "$dest")
+fi
+pr_kib=$(peak_kib "${precise[@]}")
 py_kib=$(peak_kib "${python_floor[@]}")
 ck_kib=$(peak_kib "${check[@]}")
 base_kib=$(peak_kib "$bin" --version)
@@ -45,6 +58,15 @@ printf '%-34s %10s %12s\n' "command" "mean ms" "peak KiB"
 printf '%-34s %10s %12s\n' "python3 json.load floor" "$py_ms" "$py_kib"
 printf '%-34s %10s %12s\n' "vmstate-check (text)" "$ck_ms" "$ck_kib"
 printf '%-34s %10s %12s\n' "vmstate-check --format json" "$js_ms" "-"
+printf '%-34s %10s %12s\n' "vmstate-check --precise" "$pr_ms" "$pr_kib"
+if [ -n "$baseline" ]; then
+  printf '%-34s %10s %12s\n' "baseline (text)" "$old_ck_ms" "$old_ck_kib"
+  printf '%-34s %10s %12s\n' "baseline --precise" "$old_pr_ms" "$old_pr_kib"
+fi
 printf '%-34s %10s %12s\n' "vmstate-check --version (baseline)" "-" "$base_kib"
 echo "speed-up over the Python floor: $(echo "scale=1; $py_ms / $ck_ms" | bc)x"
 echo "peak memory / input size: $(echo "scale=2; $ck_kib / $inputs_kib" | bc)x (goal < 4x)"
+echo "--precise: speed-up over the Python floor: $(echo "scale=1; $py_ms / $pr_ms" | bc)x"
+if [ -n "$baseline" ]; then
+  echo "this build / baseline wall time: text $(echo "scale=2; $ck_ms / $old_ck_ms" | bc), --precise $(echo "scale=2; $pr_ms / $old_pr_ms" | bc) (<= 1 means no slower)"
+fi

@@ -13,7 +13,7 @@
 //!
 //! `--precise` and `analyze --against` build the two sides and call [`Judge::vmsd`].
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use crate::dump::Description;
 use crate::error::InputError;
@@ -184,6 +184,14 @@ impl<'r> Judge<'r> {
         receiver: &WireLayout<'a>,
         reading: Option<DumpReading<'a>>,
     ) -> Result<(), InputError> {
+        // One index of the receiver's subsections by name (the first of a name, as QEMU's
+        // vmstate_get_subsection finds it), not a linear search per sent subsection: a
+        // section with n subsections costs O(n), not O(n^2).
+        let mut known_by_name: HashMap<&str, &SubsectionSlot<'a>> =
+            HashMap::with_capacity(receiver.subsections.len());
+        for r in &receiver.subsections {
+            known_by_name.entry(r.name.as_str()).or_insert(r);
+        }
         for slot in &sender.subsections {
             if sender.exact
                 && (!slot.name.starts_with(&slot.parent) || slot.name.len() <= slot.parent.len())
@@ -198,13 +206,9 @@ impl<'r> Judge<'r> {
                 );
                 continue;
             }
-            let sent_condition = (!slot.sent).then(|| {
-                format!(
-                    "SRC sends subsection \"{}\" (its needed() is true)",
-                    slot.name
-                )
-            });
-            let Some(known) = receiver.subsections.iter().find(|r| r.name == slot.name) else {
+            let sent_condition = (!slot.sent)
+                .then(|| format!("SRC sends subsection \"{}\" (its needed() is true)", slot.name));
+            let Some(&known) = known_by_name.get(slot.name.as_str()) else {
                 let certainty = match (&sent_condition, receiver.exact) {
                     (Some(c), _) => Certainty::Conditional(c.clone()),
                     (None, true) => Certainty::Conditional(format!(
