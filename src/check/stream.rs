@@ -505,3 +505,29 @@ fn undescribed_pointer_array(fields: &[vmdesc::VmdescField]) -> bool {
             || f.nested.as_ref().is_some_and(|n| undescribed_pointer_array(&n.fields))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::undescribed_pointer_array;
+    use crate::wire::vmdesc::VmdescField;
+
+    fn fields(json: &str) -> Vec<VmdescField> {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn the_72_s390_css_vmdesc_shape_is_recognised_and_the_100_one_is_not() {
+        // QEMU 7.2 (tests/fixtures/arch/streams/qemu-7.2-s390x-none.mig.gz).
+        let old = fields(r#"[{"name": "css", "array_len": 256, "type": "struct", "struct": {}, "size": 1}]"#);
+        assert!(undescribed_pointer_array(&old));
+        // QEMU 10.0: NULL runs as nullptr entries, the real element as its own struct.
+        let new = fields(
+            r#"[{"name": "css", "array_len": 254, "type": "nullptr", "size": 1},
+                {"name": "css", "type": "struct", "struct": {"vmsd_name": "s390_css_img", "version": 1,
+                 "fields": [{"name": "chpids", "array_len": 256, "type": "struct", "size": 3,
+                   "struct": {"vmsd_name": "s390_chp_info", "version": 1, "fields": [{"name": "in_use", "type": "uint8", "size": 1}]}}]}, "size": 768},
+                {"name": "css", "type": "nullptr", "size": 1}]"#,
+        );
+        assert!(!undescribed_pointer_array(&new));
+    }
+}
