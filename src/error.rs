@@ -108,6 +108,17 @@ pub enum InputError {
         /// One sentence naming the format, e.g. "this is a zstd file; decompress it first ...".
         what: String,
     },
+    /// The dump is valid JSON but holds nothing a layout comparison (`--precise`,
+    /// `analyze --against`) could check, so a pass would be vacuous (e.g. `{}`, or every entry `{}`).
+    #[error("{}: {path}: nothing to check: {reason}", .file.display())]
+    NothingToCheck {
+        /// The file named on the command line.
+        file: PathBuf,
+        /// JSON path of the first entry that is of no use, or `$` for the whole dump.
+        path: String,
+        /// Why nothing could be checked.
+        reason: &'static str,
+    },
 }
 
 impl InputError {
@@ -120,7 +131,165 @@ impl InputError {
     }
 }
 
-/// Folds any line breaks so that an error is always a single line on stderr.
+/// Longest value, in characters, that an error line shows; the rest is cut (see [`escaped`]).
+pub const MAX_VALUE_CHARS: usize = 80;
+
+/// Longest message of a third-party parser (serde_json) shown in an error line, in characters.
+const MAX_MESSAGE_CHARS: usize = 400;
+
+/// A value that comes from an input file (a JSON string or key, a section or block name from a
+/// stream), made fit for the one error line: cut after [`MAX_VALUE_CHARS`] characters with
+/// `…(N bytes)` giving the full length, and escaped as Rust escapes a string for `{:?}` (newlines,
+/// NUL, control and invisible format characters such as U+202E become `\n`, `\0`, `\u{202e}`;
+/// `"` and `\` are escaped too), so no value can forge a second line or hide its text.
+pub fn escaped(value: &str) -> String {
+    let (head, total) = cut(value);
+    let mut out: String = head.escape_debug().collect();
+    if let Some(total) = total {
+        out.push_str(&format!("…({total} bytes)"));
+    }
+    out
+}
+
+/// [`escaped`] in double quotes: `"value"`, or `"first 80 chars"…(N bytes)`.
+pub fn quoted(value: &str) -> String {
+    let (head, total) = cut(value);
+    let head: String = head.escape_debug().collect();
+    match total {
+        Some(total) => format!("\"{head}\"…({total} bytes)"),
+        None => format!("\"{head}\""),
+    }
+}
+
+/// The first [`MAX_VALUE_CHARS`] characters of `value`, and its full length in bytes when
+/// that is not all of it.
+fn cut(value: &str) -> (&str, Option<usize>) {
+    match value.char_indices().nth(MAX_VALUE_CHARS) {
+        Some((at, _)) => (&value[..at], Some(value.len())),
+        None => (value, None),
+    }
+}
+
+/// Makes a third-party message (serde_json's, which quotes the offending value) fit the one
+/// error line: control characters escaped, every quoted value longer than [`MAX_VALUE_CHARS`]
+/// cut to that length with `…(N bytes)`, and the whole cut in the middle past
+/// [`MAX_MESSAGE_CHARS`] (keeping the end, where serde_json puts "at line L column C").
 pub fn one_line(text: &str) -> String {
-    text.replace(['\n', '\r'], " ")
+    let mut out = String::with_capacity(text.len().min(4 * MAX_MESSAGE_CHARS));
+    let mut rest = text;
+    while let Some(open) = rest.find(['"', '`']) {
+        let quote = rest.as_bytes()[open];
+        out.push_str(&escape_controls(&rest[..=open]));
+        let body = &rest[open + 1..];
+        let close = closing_quote(body, quote);
+        let Some(close) = close else {
+            rest = body;
+            continue;
+        };
+        let inner = &body[..close];
+        match inner.char_indices().nth(MAX_VALUE_CHARS) {
+            Some((at, _)) => {
+                out.push_str(&escape_controls(&inner[..at]));
+                out.push(quote as char);
+                out.push_str(&format!("…({} bytes)", inner.len()));
+            }
+            None => {
+                out.push_str(&escape_controls(inner));
+                out.push(quote as char);
+            }
+        }
+        rest = &body[close + 1..];
+    }
+    out.push_str(&escape_controls(rest));
+    let chars = out.chars().count();
+    if chars <= MAX_MESSAGE_CHARS {
+        return out;
+    }
+    let keep_head = MAX_MESSAGE_CHARS / 2;
+    let keep_tail = MAX_MESSAGE_CHARS / 4;
+    let head_end = out
+        .char_indices()
+        .nth(keep_head)
+        .map_or(out.len(), |(i, _)| i);
+    let tail_start = out
+        .char_indices()
+        .nth(chars - keep_tail)
+        .map_or(out.len(), |(i, _)| i);
+    format!(
+        "{}…({} bytes cut)…{}",
+        &out[..head_end],
+        tail_start - head_end,
+        &out[tail_start..]
+    )
+}
+
+/// Byte index of the quote that closes a value opened by `quote` (a `\` escapes the next
+/// character inside double quotes, as in serde_json's `{:?}` rendering).
+fn closing_quote(body: &str, quote: u8) -> Option<usize> {
+    let bytes = body.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' if quote == b'"' => i += 2,
+            b if b == quote => return Some(i),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// Escapes control and invisible format characters (as `{:?}` does) but leaves quotes and
+/// backslashes alone, for text that is already a message rather than a raw value.
+fn escape_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c == '"' || c == '\\' || c == '\'' {
+            out.push(c);
+        } else {
+            out.extend(c.escape_debug());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_escaped_and_cut() {
+        assert_eq!(escaped("pc.ram"), "pc.ram");
+        assert_eq!(escaped("a\nb\0\u{202e}"), "a\\nb\\0\\u{202e}");
+        let long = "x".repeat(10_000_000);
+        let shown = quoted(&long);
+        assert_eq!(shown, format!("\"{}\"…(10000000 bytes)", "x".repeat(80)));
+        assert_eq!(quoted("é\"q"), "\"é\\\"q\"");
+        // Cut on a character boundary, counting characters, not bytes.
+        assert_eq!(
+            escaped(&"é".repeat(81)),
+            format!("{}…(162 bytes)", "é".repeat(80))
+        );
+    }
+
+    #[test]
+    fn messages_stay_one_short_line_and_keep_their_place() {
+        let long = "A".repeat(10_000_000);
+        let msg = format!(
+            "invalid type: string \"{long}\", expected an integer for $.x at line 1 column 10000009"
+        );
+        let line = one_line(&msg);
+        assert!(line.len() < 300, "{}", line.len());
+        assert!(line.contains("(10000000 bytes)"), "{line}");
+        assert!(line.ends_with("at line 1 column 10000009"), "{line}");
+        assert_eq!(one_line("a\nb\r\u{1b}[31m"), "a\\nb\\r\\u{1b}[31m");
+        assert_eq!(
+            one_line("unknown field `zz`, expected `a`"),
+            "unknown field `zz`, expected `a`"
+        );
+        // Many short values: the whole message is cut in the middle, the end stays.
+        let many = format!("{} at line 1 column 2", "\"ab\", ".repeat(10_000));
+        let line = one_line(&many);
+        assert!(line.chars().count() < MAX_MESSAGE_CHARS + 40, "{line}");
+        assert!(line.ends_with("at line 1 column 2"), "{line}");
+    }
 }

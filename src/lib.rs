@@ -12,4 +12,5 @@ pub mod error;
 pub mod exit;
 pub mod rename;
 pub mod render;
+pub mod rules;
 pub mod stream;

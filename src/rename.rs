@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::error::InputError;
+use crate::error::{one_line, InputError};
 
 /// The built-in table, embedded from `data/renames.json`.
 pub const BUILTIN_RENAMES: &str = include_str!("../data/renames.json");
@@ -63,7 +63,11 @@ impl RenameTable {
             let list: Vec<String> =
                 serde_json::from_value(value).map_err(|err| InputError::Syntax {
                     file: file.to_path_buf(),
-                    message: format!("$.names[{key:?}]: {err}"),
+                    message: format!(
+                        "$.names[{}]: {}",
+                        crate::error::quoted(&key),
+                        one_line(&err.to_string())
+                    ),
                 })?;
             self.names.entry(key).or_default().extend(list);
         }

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use serde_json::{json, Value};
-use vmstate_check::check::{compare_faithful, Diagnostic};
+use vmstate_check::check::{compare_faithful, Diagnostic, Finding};
 use vmstate_check::dump::{parse_dump as parse, Dump};
 use vmstate_check::rename::RenameTable;
 use vmstate_check::render::text::upstream_output;
@@ -259,7 +259,7 @@ fn field_version_errors_use_the_description_name() {
         out,
         "Section \"dev\" Description \"dev\": version error: 5 > 0\n"
     );
-    assert!(matches!(&diags[0], Diagnostic::VersionTooNew { field: Some(f), .. } if f == "a"));
+    assert!(matches!(&diags[0].finding, Finding::VersionTooNew { field: Some(f), .. } if f == "a"));
 }
 
 #[test]

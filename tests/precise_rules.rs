@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 
 use serde_json::{json, Value};
-use vmstate_check::check::{compare_precise, Diagnostic};
+use vmstate_check::check::{compare_precise, Diagnostic, Finding};
 use vmstate_check::dump::parse_dump;
 use vmstate_check::rename::RenameTable;
 
@@ -44,7 +44,7 @@ fn field_added_with_a_version_bump_is_fine_without_it_is_a_break() {
     let diags = precise(&old, &unbumped);
     assert_eq!(rules(&diags), ["field_not_sent"]);
     assert!(
-        matches!(&diags[0], Diagnostic::FieldNotSent { field, stream_version: 1, .. } if field == "b")
+        matches!(&diags[0].finding, Finding::FieldNotSent { field, stream_version: 1, .. } if field == "b")
     );
     // upstream misses exactly this case: extra DEST fields after SRC's last are never reported
     let mut faithful = Vec::new();
@@ -100,9 +100,7 @@ fn unused_placeholder_absorbs_removed_fields_by_bytes() {
     let short = dump(1, 1, vec![f("a", 4, 0), f("unused", 3, 0), counted]);
     let diags = precise(&src, &short);
     assert_eq!(rules(&diags), ["layout_mismatch"]);
-    assert!(matches!(
-        &diags[0],
-        Diagnostic::LayoutMismatch {
+    assert!(matches!(&diags[0].finding, Finding::LayoutMismatch {
             src_bytes: 4,
             dest_bytes: 3,
             ..
@@ -349,7 +347,7 @@ fn subsections_of_nested_structs_are_checked_too() {
     let diags = precise(&with(sub.clone()), &with(json!([])));
     assert_eq!(rules(&diags), ["subsection_missing"]);
     assert!(
-        matches!(&diags[0], Diagnostic::SubsectionMissing { description, subsection, .. }
+        matches!(&diags[0].finding, Finding::SubsectionMissing { description, subsection, .. }
         if description == "inner" && subsection == "inner/extra")
     );
     assert!(precise(&with(json!([])), &with(sub)).is_empty());

@@ -16,7 +16,7 @@
 //! Sections registered outside device classes (ram, timer, cpu ...) are absent from every
 //! dump: they are listed as not checkable and not counted.
 
-use super::{ByteRun, Diagnostic, NotCheckableReason, Severity};
+use super::{ByteRun, Diagnostic, Finding, NotCheckableReason, Severity};
 use crate::dump::{Description, Dump, Field};
 use crate::stream::decode::{SectionInfo, Summary};
 use crate::stream::device::int_type;
@@ -56,6 +56,10 @@ pub struct Report {
 }
 
 impl Report {
+    fn push(&mut self, finding: Finding) {
+        self.diagnostics.push(Diagnostic::legacy(finding));
+    }
+
     /// Counted findings (error severity): the exit code.
     pub fn problems(&self) -> usize {
         self.diagnostics
@@ -149,7 +153,8 @@ struct Checker<'r> {
 }
 
 impl Checker<'_> {
-    fn push(&mut self, diag: Diagnostic) {
+    fn push(&mut self, finding: Finding) {
+        let diag = Diagnostic::legacy(finding);
         if diag.severity() == Severity::Error {
             self.errors += 1;
         }
@@ -157,7 +162,7 @@ impl Checker<'_> {
     }
 
     fn conditional(&mut self, scope: &Scope, field: &str) {
-        self.push(Diagnostic::ConditionalField {
+        self.push(Finding::ConditionalField {
             section: self.section.to_owned(),
             description: scope.description.clone(),
             field: scope.field(field),
@@ -181,14 +186,14 @@ impl Checker<'_> {
         }
         if f.num.is_none() && f.description.is_some() {
             // Arrays with a run-time count send nothing (no vmdesc entry) when empty.
-            self.push(Diagnostic::VariableArrayNotSent {
+            self.push(Finding::VariableArrayNotSent {
                 section: self.section.to_owned(),
                 description: scope.description.clone(),
                 field: scope.field(ename),
             });
             return true;
         }
-        self.push(Diagnostic::FieldNotSent {
+        self.push(Finding::FieldNotSent {
             section: self.section.to_owned(),
             description: scope.description.clone(),
             field: scope.field(ename),
@@ -201,7 +206,7 @@ impl Checker<'_> {
     /// Stream fields the destination does not read: one diagnostic each.
     fn not_read(&mut self, scope: &Scope, groups: &[Group], version: i64) {
         for g in groups {
-            self.push(Diagnostic::FieldNotRead {
+            self.push(Finding::FieldNotRead {
                 section: self.section.to_owned(),
                 description: scope.description.clone(),
                 field: scope.field(g.name),
@@ -343,7 +348,7 @@ impl Checker<'_> {
                         // The stream side is exact (measured sizes, real element counts); only the dump may
                         // lack array lengths.
                         let finding = run.unequal(true, self.num_known);
-                        let broken = matches!(finding, Some(Diagnostic::LayoutMismatch { .. }));
+                        let broken = matches!(finding, Some(Finding::LayoutMismatch { .. }));
                         if let Some(finding) = finding {
                             self.push(finding);
                         }
@@ -410,7 +415,7 @@ impl Checker<'_> {
                         aligned = false;
                         break;
                     }
-                    self.push(Diagnostic::FieldRenamed {
+                    self.push(Finding::FieldRenamed {
                         section: self.section.to_owned(),
                         description: scope.description.clone(),
                         src_fields: vec![scope.field(g.name)],
@@ -439,7 +444,7 @@ impl Checker<'_> {
             let vver = s.get("version").and_then(Value::as_u64).unwrap_or(0);
             let (name, sver) = self.sent_subsection(depth, vname, vver);
             if !name.starts_with(parent) || name.len() <= parent.len() {
-                self.push(Diagnostic::SubsectionForeign {
+                self.push(Finding::SubsectionForeign {
                     section: self.section.to_owned(),
                     description: parent.to_owned(),
                     subsection: name,
@@ -453,7 +458,7 @@ impl Checker<'_> {
                 .iter()
                 .find(|d| d.name.as_deref() == Some(&name))
             else {
-                self.push(Diagnostic::SubsectionMissing {
+                self.push(Finding::SubsectionMissing {
                     section: self.section.to_owned(),
                     description: parent.to_owned(),
                     subsection: name,
@@ -476,7 +481,7 @@ impl Checker<'_> {
     fn window(&mut self, subsection: Option<&str>, version: i64, dest: &Description) -> bool {
         if let Some(max) = dest.version_id {
             if version > max {
-                self.push(Diagnostic::VersionTooNew {
+                self.push(Finding::VersionTooNew {
                     section: self.section.to_owned(),
                     description: subsection.map(str::to_owned),
                     field: None,
@@ -488,7 +493,7 @@ impl Checker<'_> {
         }
         if let Some(min) = dest.minimum_version_id {
             if version < min {
-                self.push(Diagnostic::BelowMinimumVersion {
+                self.push(Finding::BelowMinimumVersion {
                     section: self.section.to_owned(),
                     description: subsection.map(str::to_owned),
                     field: None,
@@ -507,7 +512,7 @@ impl Checker<'_> {
     fn field(&mut self, scope: &Scope, g: &Group, f: &Field) -> bool {
         if let Some(num) = f.num {
             if num.max(0) as u64 != g.count {
-                self.push(Diagnostic::ArrayLengthMismatch {
+                self.push(Finding::ArrayLengthMismatch {
                     section: self.section.to_owned(),
                     description: scope.description.clone(),
                     field: scope.field(g.name),
@@ -525,7 +530,7 @@ impl Checker<'_> {
         };
         if let Some(sent) = nested {
             let Some(d) = f.description.as_deref() else {
-                self.push(Diagnostic::FieldDescriptionMissing {
+                self.push(Finding::FieldDescriptionMissing {
                     section: self.section.to_owned(),
                     description: scope.description.clone(),
                     field: scope.field(g.name),
@@ -546,7 +551,7 @@ impl Checker<'_> {
             let dsize = f.size.unwrap_or(0);
             // Variable-size buffers have a static size of 0 in the dump.
             if !(g.ty == "buffer" && dsize == 0) && dsize.max(0) as u64 != g.elem_size {
-                self.push(Diagnostic::FieldSizeMismatch {
+                self.push(Finding::FieldSizeMismatch {
                     section: self.section.to_owned(),
                     description: scope.description.clone(),
                     field: scope.field(g.name),
@@ -574,12 +579,12 @@ pub fn check(summary: &Summary, devices: &[Value], dump: &Dump) -> Report {
     }
     match (&summary.configuration, dump.machine()) {
         (Some(c), Some(m)) if c.machine != m => {
-            report.diagnostics.push(Diagnostic::StreamMachineMismatch {
+            report.push(Finding::StreamMachineMismatch {
                 stream: c.machine.clone(),
                 dest: m.to_owned(),
             })
         }
-        (None, _) => report.diagnostics.push(Diagnostic::SectionNotCheckable {
+        (None, _) => report.push(Finding::SectionNotCheckable {
             section: "configuration".into(),
             vmsd: None,
             reason: NotCheckableReason::NoConfiguration,
@@ -600,14 +605,13 @@ fn check_section(
     by_vmsd: &HashMap<&str, &Description>,
 ) {
     let key = format!("{} ({})", info.idstr, info.section_id);
-    let not_checkable = |vmsd: Option<&str>, reason| Diagnostic::SectionNotCheckable {
+    let not_checkable = |vmsd: Option<&str>, reason| Finding::SectionNotCheckable {
         section: key.clone(),
         vmsd: vmsd.map(str::to_owned),
         reason,
     };
     if info.iterable {
         report
-            .diagnostics
             .push(not_checkable(None, NotCheckableReason::Iterable));
         return;
     }
@@ -617,7 +621,6 @@ fn check_section(
             Some(v) => v.to_string(),
             None => {
                 report
-                    .diagnostics
                     .push(not_checkable(None, NotCheckableReason::NoVmsd));
                 return;
             }
@@ -632,7 +635,7 @@ fn check_section(
     };
     let Some(dest) = by_vmsd.get(vmsd.as_str()) else {
         if NOT_IN_DUMPS.contains(&vmsd.as_str()) {
-            report.diagnostics.push(not_checkable(
+            report.push(not_checkable(
                 Some(&vmsd),
                 NotCheckableReason::OutsideDeviceClasses,
             ));
@@ -640,7 +643,7 @@ fn check_section(
             // Not counted: -dump-vmstate lists class vmsds only, and some devices' vmsds are
             // missing from it (QEMU 7.2 has no entry for the PIIX IDE vmsd 'ide' although it
             // loads such sections), so absence does not prove the load fails.
-            report.diagnostics.push(Diagnostic::SectionNotInDump {
+            report.push(Finding::SectionNotInDump {
                 section: key.clone(),
                 vmsd,
             });
@@ -725,8 +728,8 @@ mod tests {
         let rules: Vec<(&str, String)> = r
             .diagnostics
             .iter()
-            .map(|d| match d {
-                Diagnostic::FieldNotRead { field, .. } => (d.rule(), field.clone()),
+            .map(|d| match &d.finding {
+                Finding::FieldNotRead { field, .. } => (d.rule(), field.clone()),
                 _ => (d.rule(), String::new()),
             })
             .collect();
@@ -746,13 +749,13 @@ mod tests {
     fn size_mismatch_and_absent_vmsd() {
         let d = dump(json!([field("a", 4)]));
         let r = run("dev", json!([sent("a", 2)]), &d);
-        assert!(r.diagnostics.iter().any(|x| matches!(x,
-            Diagnostic::FieldSizeMismatch { section, description, field, src: 2, dest: 4 }
+        assert!(r.diagnostics.iter().any(|x| matches!(&x.finding,
+            Finding::FieldSizeMismatch { section, description, field, src: 2, dest: 4 }
                 if section == "dev (3)" && description == "dev" && field == "a")));
         assert_eq!(r.problems(), 1);
         let r = run("other", json!([sent("a", 4)]), &d);
-        assert!(r.diagnostics.iter().any(|x| matches!(x,
-            Diagnostic::SectionNotInDump { vmsd, .. } if vmsd == "other")));
+        assert!(r.diagnostics.iter().any(|x| matches!(&x.finding,
+            Finding::SectionNotInDump { vmsd, .. } if vmsd == "other")));
         assert_eq!(r.problems(), 0);
         assert_eq!(r.checked, 0);
     }
@@ -766,8 +769,8 @@ mod tests {
         // lengths, so the shortfall is reported as undecidable.
         assert!(
             r.diagnostics.iter().any(|d| matches!(
-                d,
-                Diagnostic::ArrayLengthUnknown {
+                &d.finding,
+                Finding::ArrayLengthUnknown {
                     src_bytes: i64::MAX,
                     dest_bytes: 4,
                     ..
@@ -786,8 +789,8 @@ mod tests {
         let r = run("dev", json!([sent("x", 2), sent("z", 4)]), &d);
         assert!(
             r.diagnostics.iter().any(|d| matches!(
-                d,
-                Diagnostic::LayoutMismatch {
+                &d.finding,
+                Finding::LayoutMismatch {
                     src_bytes: 2,
                     dest_bytes: 4,
                     ..

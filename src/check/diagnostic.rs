@@ -1,6 +1,11 @@
-//! The typed findings of a comparison: one variant per kind of problem.
+//! The typed findings of a comparison: [`Finding`] (one variant per rule of the catalogue in
+//! [`crate::rules`], with its typed fields) wrapped in a [`Diagnostic`] that adds how sure the
+//! finding is ([`Certainty`]), the wire entity it is about (`vmsd`, `classes`) and the one
+//! counting policy ([`Diagnostic::counted`]).
 
 use serde::Serialize;
+
+use crate::rules::{self, Rule};
 
 /// How bad a finding is for migration from SRC to DEST.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -8,10 +13,42 @@ use serde::Serialize;
 pub enum Severity {
     /// Migration would fail or load wrong state.
     Error,
-    /// Worth a look, but not counted as a problem (e.g. machine types differ).
+    /// Worth a look, but not counted as a problem by default (a break only under a named
+    /// condition, a rename, machine types differ).
     Warning,
     /// Information only (e.g. a stream section no dump can describe); never counted.
     Note,
+}
+
+/// How sure a finding is, judged from what the inputs can show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Certainty {
+    /// Happens on every migration of this SRC to this DEST.
+    Certain,
+    /// Happens only if the named condition holds (a subsection is sent, a `field_exists`
+    /// test is true on SRC, an array has some length ...), which the inputs cannot show.
+    Conditional(String),
+    /// The bytes agree; only names differ (a renamed field, a renamed class).
+    WireCompatible,
+}
+
+impl Certainty {
+    /// The JSON name: `certain`, `conditional`, `wire_compatible`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Certainty::Certain => "certain",
+            Certainty::Conditional(_) => "conditional",
+            Certainty::WireCompatible => "wire_compatible",
+        }
+    }
+
+    /// The condition of a conditional finding.
+    pub fn condition(&self) -> Option<&str> {
+        match self {
+            Certainty::Conditional(c) => Some(c),
+            _ => None,
+        }
+    }
 }
 
 /// Why a stream section cannot be checked against a `-dump-vmstate` file.
@@ -31,13 +68,24 @@ pub enum NotCheckableReason {
     NoConfiguration,
 }
 
-/// One finding. Field names say which side a value comes from (`src`, `dest`).
+/// A SRC field and the DEST field that receives its bytes (a [`Finding::FieldShift`] pair).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldPair {
+    /// The field SRC sends.
+    pub src: String,
+    /// The DEST field its bytes are loaded into.
+    pub dest: String,
+}
+
+/// What was found: one variant per rule of the catalogue ([`crate::rules`]), with its typed
+/// fields. Field names say which side a value comes from (`src`, `dest`).
 ///
 /// `description` is the vmsd name the upstream checker passes along; an empty string is
 /// kept as is (upstream then prints the section-level form of a version message).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, strum::IntoStaticStr, strum::VariantNames)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Diagnostic {
+#[strum(serialize_all = "snake_case")]
+pub enum Finding {
     /// A SRC section has no counterpart in DEST (not even under a renamed name).
     SectionMissing {
         /// The SRC top-level key.
@@ -67,7 +115,7 @@ pub enum Diagnostic {
     BelowMinimumVersion {
         /// The section (class) key.
         section: String,
-        /// As in [`Diagnostic::VersionTooNew`]; none at section level.
+        /// As in [`Finding::VersionTooNew`]; none at section level.
         description: Option<String>,
         /// The field whose version this is, if a field's.
         field: Option<String>,
@@ -308,6 +356,92 @@ pub enum Diagnostic {
         /// The field name (dotted through nested structs).
         field: String,
     },
+    /// A field sent by SRC lands in a differently named DEST field while the byte counts
+    /// agree: the load succeeds with state in the wrong fields (a silent misread).
+    FieldShift {
+        /// The section (dump: class key or vmsd; stream: idstr and section id).
+        section: String,
+        /// The (sub)section vmsd holding the fields.
+        description: String,
+        /// Each SRC field and the DEST field that receives its bytes.
+        shifts: Vec<FieldPair>,
+    },
+    /// The vmsd is the same on both sides but the device classes carrying it have other
+    /// names (7.2 `pci-piix3` is 10.0 `PIIX3`): the class name is never on the wire.
+    ClassRenamed {
+        /// The vmsd (the wire identity).
+        section: String,
+        /// SRC classes carrying the vmsd.
+        src_classes: Vec<String>,
+        /// DEST classes carrying the vmsd.
+        dest_classes: Vec<String>,
+    },
+    /// Several descriptions carry this vmsd name with different layouts, and the layout does
+    /// not tell which one the section is.
+    VmsdAmbiguous {
+        /// The section label.
+        section: String,
+        /// The vmsd name.
+        vmsd: String,
+        /// Where each candidate description sits (class key, dotted path for nested ones).
+        candidates: Vec<String>,
+    },
+    /// SRC sends a RAM block DEST does not have: "Unknown ramblock ..., cannot accept migration".
+    RamBlockMissing {
+        /// The block idstr.
+        block: String,
+        /// Its used length in SRC, in bytes.
+        src_length: u64,
+    },
+    /// A RAM block has another used length on DEST ("Length mismatch").
+    RamBlockSizeMismatch {
+        /// The block idstr.
+        block: String,
+        /// Used length in SRC, in bytes.
+        src: u64,
+        /// Used length in DEST, in bytes.
+        dest: u64,
+    },
+    /// A RAM block has another page size on DEST (postcopy page-size records).
+    RamPageSizeMismatch {
+        /// The block idstr.
+        block: String,
+        /// Page size in SRC, in bytes.
+        src: u64,
+        /// Page size in DEST, in bytes.
+        dest: u64,
+    },
+    /// A value of the configuration record differs (target page size ...).
+    ConfigurationMismatch {
+        /// What differs (`target page size` ...).
+        what: String,
+        /// SRC value.
+        src: String,
+        /// DEST value.
+        dest: String,
+    },
+    /// The CPU register list SRC sends does not fit DEST's (ARM `cpreg_vmstate_array_len`,
+    /// checked by QEMU on load: "Invalid value 274 expecting positive value <= 258").
+    CpuRegisterListMismatch {
+        /// The stream section label of SRC's `cpu` section.
+        section: String,
+        /// The field checked (`cpreg_vmstate_array_len`, `cpreg_vmstate_indexes`).
+        field: String,
+        /// SRC's value (register count, or number of register indexes DEST lacks).
+        src: i64,
+        /// DEST's value (its register count, read from its own `cpu` section).
+        dest: i64,
+        /// Register indexes SRC sends that DEST does not know (first few, hex).
+        unknown_indexes: Vec<String>,
+    },
+    /// A machine type without a version (riscv64 `virt`) migrates only between identical QEMU
+    /// builds, and SRC and DEST are different builds.
+    MachineUnversioned {
+        /// The machine type.
+        machine: String,
+        /// What shows that the builds differ.
+        evidence: String,
+    },
 }
 
 /// A run of fields between two aligned ones: what SRC sends there and what DEST reads.
@@ -331,9 +465,9 @@ impl ByteRun {
     /// The finding for a run whose byte counts differ (None when they agree), judged the same
     /// way by every comparator. A side whose lengths are not known (a dump from QEMU before
     /// 8.1 has no `num`) counts each field once, so its true count may be larger: only a
-    /// shortfall on the other side is certain ([`Diagnostic::LayoutMismatch`]); otherwise the
-    /// run is undecidable ([`Diagnostic::ArrayLengthUnknown`]).
-    pub fn unequal(self, src_lengths_known: bool, dest_lengths_known: bool) -> Option<Diagnostic> {
+    /// shortfall on the other side is certain ([`Finding::LayoutMismatch`]); otherwise the
+    /// run is undecidable ([`Finding::ArrayLengthUnknown`]).
+    pub fn unequal(self, src_lengths_known: bool, dest_lengths_known: bool) -> Option<Finding> {
         let ByteRun {
             section,
             description,
@@ -348,7 +482,7 @@ impl ByteRun {
         let undecidable = (src_bytes < dest_bytes && !src_lengths_known)
             || (dest_bytes < src_bytes && !dest_lengths_known);
         Some(if undecidable {
-            Diagnostic::ArrayLengthUnknown {
+            Finding::ArrayLengthUnknown {
                 section,
                 description,
                 src_fields,
@@ -357,7 +491,7 @@ impl ByteRun {
                 dest_bytes,
             }
         } else {
-            Diagnostic::LayoutMismatch {
+            Finding::LayoutMismatch {
                 section,
                 description,
                 src_fields,
@@ -369,20 +503,160 @@ impl ByteRun {
     }
 }
 
-impl Diagnostic {
-    /// How bad the finding is.
-    pub fn severity(&self) -> Severity {
-        match self {
-            Diagnostic::MachineTypeMismatch { .. }
-            | Diagnostic::FieldRenamed { .. }
-            | Diagnostic::ConditionalField { .. }
-            | Diagnostic::ArrayLengthUnknown { .. }
-            | Diagnostic::SectionNotInDump { .. } => Severity::Warning,
-            Diagnostic::SectionNotCheckable { .. } | Diagnostic::VariableArrayNotSent { .. } => {
-                Severity::Note
-            }
-            _ => Severity::Error,
+
+/// One finding with its certainty and the wire entity it is about.
+///
+/// Serialised flat: `kind` and the typed fields of the [`Finding`], then `certainty`
+/// (`certain`, `conditional`, `wire_compatible`), `condition` (conditional findings only),
+/// `vmsd` (the wire name, when the finding is about one) and `classes` (dump mode: every
+/// class carrying that vmsd, when known).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// What was found.
+    pub finding: Finding,
+    /// How sure it is.
+    pub certainty: Certainty,
+    /// The vmsd name of the wire entity (section or subsection vmsd), when there is one.
+    pub vmsd: Option<String>,
+    /// Dump mode: the device classes carrying that vmsd (on the side named by the finding).
+    pub classes: Vec<String>,
+}
+
+impl From<Finding> for Diagnostic {
+    /// A certain finding with no wire entity attached (what the faithful mode emits).
+    fn from(finding: Finding) -> Self {
+        Diagnostic {
+            finding,
+            certainty: Certainty::Certain,
+            vmsd: None,
+            classes: Vec::new(),
         }
+    }
+}
+
+impl Serialize for Diagnostic {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Flat<'a> {
+            #[serde(flatten)]
+            finding: &'a Finding,
+            certainty: &'static str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            condition: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            vmsd: Option<&'a str>,
+            #[serde(skip_serializing_if = "<[String]>::is_empty")]
+            classes: &'a [String],
+        }
+        Flat {
+            finding: &self.finding,
+            certainty: self.certainty.name(),
+            condition: self.certainty.condition(),
+            vmsd: self.vmsd.as_deref(),
+            classes: &self.classes,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl Diagnostic {
+    /// A finding with the given certainty.
+    pub fn new(finding: Finding, certainty: Certainty) -> Self {
+        Diagnostic {
+            finding,
+            certainty,
+            vmsd: None,
+            classes: Vec::new(),
+        }
+    }
+
+    /// A finding of the engines being replaced by the wire comparator: its certainty is the
+    /// rule's first class (a conditional one names the rule's summary as its condition).
+    pub fn legacy(finding: Finding) -> Self {
+        let rule = finding.rule_entry();
+        let certainty = match rule.certainty.first() {
+            Some(rules::CertaintyClass::WireCompatible) => Certainty::WireCompatible,
+            Some(rules::CertaintyClass::Conditional) => Certainty::Conditional(rule.summary.into()),
+            _ => Certainty::Certain,
+        };
+        Diagnostic::new(finding, certainty)
+    }
+
+    /// A certain finding.
+    pub fn certain(finding: Finding) -> Self {
+        Diagnostic::new(finding, Certainty::Certain)
+    }
+
+    /// A finding that holds only if `condition` does.
+    pub fn conditional(finding: Finding, condition: impl Into<String>) -> Self {
+        Diagnostic::new(finding, Certainty::Conditional(condition.into()))
+    }
+
+    /// Attaches the wire entity (vmsd name).
+    pub fn with_vmsd(mut self, vmsd: impl Into<String>) -> Self {
+        self.vmsd = Some(vmsd.into());
+        self
+    }
+
+    /// Attaches the classes carrying the vmsd (dump mode).
+    pub fn with_classes(mut self, classes: Vec<String>) -> Self {
+        self.classes = classes;
+        self
+    }
+
+    /// The stable rule id, e.g. `field_size_mismatch` (the JSON `kind`).
+    pub fn rule(&self) -> &'static str {
+        self.finding.rule()
+    }
+
+    /// The catalogue entry of the rule.
+    pub fn rule_entry(&self) -> &'static Rule {
+        self.finding.rule_entry()
+    }
+
+    /// How bad the finding is: the rule's severity for a certain finding; a break that holds
+    /// only under a condition, or a wire-compatible one, is a warning.
+    pub fn severity(&self) -> Severity {
+        let base = self.rule_entry().severity;
+        match (base, &self.certainty) {
+            (Severity::Error, Certainty::Certain) => Severity::Error,
+            (Severity::Error, _) => Severity::Warning,
+            (other, _) => other,
+        }
+    }
+
+    /// THE counting policy of the loading-rule modes (`--precise`, `analyze --against`):
+    /// certain breaks and misreads always count; with `strict`, conditional breaks and
+    /// wire-compatible renames (warnings) count too; notes never do.
+    pub fn counted(&self, strict: bool) -> bool {
+        match self.severity() {
+            Severity::Error => true,
+            Severity::Warning => strict,
+            Severity::Note => false,
+        }
+    }
+
+    /// Whether the upstream checker counts it in its exit code (the faithful mode's policy).
+    pub fn counted_upstream(&self) -> bool {
+        self.finding.counted_upstream()
+    }
+
+    /// The section the finding is located in (dump: class key or vmsd; stream: `idstr (id)`),
+    /// when it has one.
+    pub fn section(&self) -> Option<&str> {
+        self.finding.section()
+    }
+}
+
+impl Finding {
+    /// The stable rule id (the JSON `kind`).
+    pub fn rule(&self) -> &'static str {
+        self.into()
+    }
+
+    /// The catalogue entry of the rule (every variant has one: tested in [`crate::rules`]).
+    pub fn rule_entry(&self) -> &'static Rule {
+        rules::find(self.rule()).unwrap_or(&rules::UNKNOWN)
     }
 
     /// Whether the upstream checker counts it in its exit code.
@@ -391,49 +665,55 @@ impl Diagnostic {
     /// "fragment" bug: see [`crate::render::text`]) and one whose description name is empty.
     pub fn counted_upstream(&self) -> bool {
         match self {
-            Diagnostic::MachineTypeMismatch { .. }
-            | Diagnostic::FieldRenamed { .. }
-            | Diagnostic::ConditionalField { .. }
-            | Diagnostic::ArrayLengthUnknown { .. }
-            | Diagnostic::SectionNotInDump { .. }
-            | Diagnostic::SectionNotCheckable { .. }
-            | Diagnostic::VariableArrayNotSent { .. } => false,
-            Diagnostic::BelowMinimumVersion { description, .. } => {
+            Finding::BelowMinimumVersion { description, .. } => {
                 description.as_deref().is_some_and(|d| !d.is_empty())
             }
-            _ => true,
+            other => {
+                other.rule_entry().modes.contains(&rules::RuleMode::Faithful)
+                    && other.rule_entry().severity == Severity::Error
+            }
         }
     }
 
-    /// A stable rule name, e.g. `field_size_mismatch` (the JSON `kind`).
-    pub fn rule(&self) -> &'static str {
+    /// The section the finding is located in, when it has one.
+    pub fn section(&self) -> Option<&str> {
+        use Finding::*;
         match self {
-            Diagnostic::SectionMissing { .. } => "section_missing",
-            Diagnostic::MachineTypeMismatch { .. } => "machine_type_mismatch",
-            Diagnostic::VersionTooNew { .. } => "version_too_new",
-            Diagnostic::BelowMinimumVersion { .. } => "below_minimum_version",
-            Diagnostic::SectionEntryMissing { .. } => "section_entry_missing",
-            Diagnostic::DescriptionNameMismatch { .. } => "description_name_mismatch",
-            Diagnostic::DescriptionEntryMissing { .. } => "description_entry_missing",
-            Diagnostic::SubsectionMissing { .. } => "subsection_missing",
-            Diagnostic::DestFieldsExhausted { .. } => "dest_fields_exhausted",
-            Diagnostic::UnusedSizeMismatch { .. } => "unused_size_mismatch",
-            Diagnostic::FieldMismatch { .. } => "field_mismatch",
-            Diagnostic::FieldSizeMismatch { .. } => "field_size_mismatch",
-            Diagnostic::FieldDescriptionMissing { .. } => "field_description_missing",
-            Diagnostic::FieldNotRead { .. } => "field_not_read",
-            Diagnostic::FieldNotSent { .. } => "field_not_sent",
-            Diagnostic::LayoutMismatch { .. } => "layout_mismatch",
-            Diagnostic::ArrayLengthMismatch { .. } => "array_length_mismatch",
-            Diagnostic::FieldRenamed { .. } => "field_renamed",
-            Diagnostic::ConditionalField { .. } => "conditional_field",
-            Diagnostic::ArrayLengthUnknown { .. } => "array_length_unknown",
-            Diagnostic::DestUnmigratable { .. } => "dest_unmigratable",
-            Diagnostic::StreamMachineMismatch { .. } => "stream_machine_mismatch",
-            Diagnostic::SubsectionForeign { .. } => "subsection_foreign",
-            Diagnostic::SectionNotInDump { .. } => "section_not_in_dump",
-            Diagnostic::SectionNotCheckable { .. } => "section_not_checkable",
-            Diagnostic::VariableArrayNotSent { .. } => "variable_array_not_sent",
+            SectionMissing { section }
+            | VersionTooNew { section, .. }
+            | BelowMinimumVersion { section, .. }
+            | SectionEntryMissing { section, .. }
+            | DescriptionNameMismatch { section, .. }
+            | DescriptionEntryMissing { section, .. }
+            | SubsectionMissing { section, .. }
+            | DestFieldsExhausted { section, .. }
+            | UnusedSizeMismatch { section, .. }
+            | FieldMismatch { section, .. }
+            | FieldSizeMismatch { section, .. }
+            | FieldDescriptionMissing { section, .. }
+            | FieldNotRead { section, .. }
+            | FieldNotSent { section, .. }
+            | LayoutMismatch { section, .. }
+            | ArrayLengthMismatch { section, .. }
+            | FieldRenamed { section, .. }
+            | ConditionalField { section, .. }
+            | ArrayLengthUnknown { section, .. }
+            | DestUnmigratable { section, .. }
+            | SubsectionForeign { section, .. }
+            | SectionNotInDump { section, .. }
+            | SectionNotCheckable { section, .. }
+            | VariableArrayNotSent { section, .. }
+            | FieldShift { section, .. }
+            | ClassRenamed { section, .. }
+            | VmsdAmbiguous { section, .. }
+            | CpuRegisterListMismatch { section, .. } => Some(section),
+            MachineTypeMismatch { .. }
+            | StreamMachineMismatch { .. }
+            | RamBlockMissing { .. }
+            | RamBlockSizeMismatch { .. }
+            | RamPageSizeMismatch { .. }
+            | ConfigurationMismatch { .. }
+            | MachineUnversioned { .. } => None,
         }
     }
 }

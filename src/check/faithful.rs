@@ -8,7 +8,7 @@ use crate::dump::{Description, Dump, Field, JsonPath, Section, MACHINE_SECTION};
 use crate::error::InputError;
 use crate::rename::RenameTable;
 
-use super::Diagnostic;
+use super::{Diagnostic, Finding};
 
 /// Compares `src` against `dest`, appending findings to `out` in upstream order.
 pub fn compare_faithful(
@@ -112,6 +112,10 @@ impl Item<'_> {
 }
 
 impl<'a> Walk<'a> {
+    fn push(&mut self, finding: Finding) {
+        self.out.push(finding.into());
+    }
+
     fn dump(&self, side: Side) -> &'a Dump {
         match side {
             Side::Src => self.src,
@@ -138,7 +142,7 @@ impl<'a> Walk<'a> {
         }) {
             Some(d) => d,
             None => {
-                self.out.push(Diagnostic::SectionMissing {
+                self.push(Finding::SectionMissing {
                     section: s.key.clone(),
                 });
                 return Ok(());
@@ -148,7 +152,7 @@ impl<'a> Walk<'a> {
             let src_name = self.need(&s.name, Side::Src, || section_path(&s.key), "Name")?;
             let dest_name = self.need(&d.name, Side::Dest, || section_path(&d.key), "Name")?;
             if src_name != dest_name {
-                self.out.push(Diagnostic::MachineTypeMismatch {
+                self.push(Finding::MachineTypeMismatch {
                     src: src_name,
                     dest: dest_name,
                 });
@@ -174,7 +178,7 @@ impl<'a> Walk<'a> {
         )?;
         for entry in &s.keys {
             if !d.keys.contains(entry) {
-                self.out.push(Diagnostic::SectionEntryMissing {
+                self.push(Finding::SectionEntryMissing {
                     section: s.key.clone(),
                     entry: entry.clone(),
                 });
@@ -202,7 +206,7 @@ impl<'a> Walk<'a> {
         let sv = self.need(&s.version_id, Side::Src, || s.at.path(), "version_id")?;
         let dv = self.need(&d.version_id, Side::Dest, || d.at.path(), "version_id")?;
         if sv > dv {
-            self.out.push(Diagnostic::VersionTooNew {
+            self.push(Finding::VersionTooNew {
                 section: section.to_owned(),
                 description: description.map(str::to_owned),
                 field: field.map(str::to_owned),
@@ -220,7 +224,7 @@ impl<'a> Walk<'a> {
             "minimum_version_id",
         )?;
         if sv < dmin {
-            self.out.push(Diagnostic::BelowMinimumVersion {
+            self.push(Finding::BelowMinimumVersion {
                 section: section.to_owned(),
                 description: description.map(str::to_owned),
                 field: field.map(str::to_owned),
@@ -247,7 +251,7 @@ impl<'a> Walk<'a> {
         )?;
         let dname = self.need(&dd.name, Side::Dest, || dd.path.clone(), "name")?;
         if !self.renames.names_match(section, &sname, &dname) {
-            self.out.push(Diagnostic::DescriptionNameMismatch {
+            self.push(Finding::DescriptionNameMismatch {
                 section: section.to_owned(),
                 src_name: sname,
                 dest_name: dname,
@@ -256,7 +260,7 @@ impl<'a> Walk<'a> {
         }
         for entry in &sd.keys {
             if !dd.has_key(entry) {
-                self.out.push(Diagnostic::DescriptionEntryMissing {
+                self.push(Finding::DescriptionEntryMissing {
                     section: section.to_owned(),
                     description: sname.clone(),
                     entry: entry.clone(),
@@ -298,7 +302,7 @@ impl<'a> Walk<'a> {
                 }
             }
             if !found {
-                self.out.push(Diagnostic::SubsectionMissing {
+                self.push(Finding::SubsectionMissing {
                     section: section.to_owned(),
                     description: description.to_owned(),
                     subsection: sname,
@@ -385,7 +389,7 @@ impl<'a> Walk<'a> {
                         }
                         None => {
                             let field = self.field_name(s, Side::Src)?;
-                            self.out.push(Diagnostic::DestFieldsExhausted {
+                            self.push(Finding::DestFieldsExhausted {
                                 section: section.to_owned(),
                                 description: description.to_owned(),
                                 field,
@@ -462,7 +466,7 @@ impl<'a> Walk<'a> {
                     }
                     continue;
                 }
-                self.out.push(Diagnostic::FieldMismatch {
+                self.push(Finding::FieldMismatch {
                     section: section.to_owned(),
                     description: description.to_owned(),
                     src_field: s_name,
@@ -493,7 +497,7 @@ impl<'a> Walk<'a> {
                     let s_size = self.field_size(s, Side::Src)?;
                     let d_size = self.field_size(d, Side::Dest)?;
                     if s_size != d_size {
-                        self.out.push(Diagnostic::FieldSizeMismatch {
+                        self.push(Finding::FieldSizeMismatch {
                             section: section.to_owned(),
                             description: description.to_owned(),
                             field: s_name,
@@ -502,7 +506,7 @@ impl<'a> Walk<'a> {
                         });
                     }
                 }
-                (Some(_), None) => self.out.push(Diagnostic::FieldDescriptionMissing {
+                (Some(_), None) => self.push(Finding::FieldDescriptionMissing {
                     section: section.to_owned(),
                     description: description.to_owned(),
                     field: s_name,
@@ -514,7 +518,7 @@ impl<'a> Walk<'a> {
     }
 
     fn unused_mismatch(&mut self, section: &str, description: &str, field: String) {
-        self.out.push(Diagnostic::UnusedSizeMismatch {
+        self.push(Finding::UnusedSizeMismatch {
             section: section.to_owned(),
             description: description.to_owned(),
             field,

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::PathBuf;
 
-use super::Diagnostic;
+use super::{Diagnostic, Finding};
 use crate::dump::{Dump, Section, MACHINE_SECTION};
 use crate::error::InputError;
 
@@ -258,7 +258,7 @@ impl<'a> Matrix<'a> {
                 return Err(self.direct(s, d));
             }
             let machine_at = diagnostics.iter().position(|x| {
-                matches!(x, Diagnostic::MachineTypeMismatch { src, dest }
+                matches!(&x.finding, Finding::MachineTypeMismatch { src, dest }
                     if src == SRC_PLACEHOLDER && dest == DEST_PLACEHOLDER)
             });
             let mut without = diagnostics.clone();
@@ -334,7 +334,7 @@ impl<'a> Matrix<'a> {
             return PairFindings::Shared(&self.same_machine[&key]);
         }
         let mut own = result.diagnostics.clone();
-        own[at] = Diagnostic::MachineTypeMismatch {
+        own[at].finding = Finding::MachineTypeMismatch {
             src: src.clone(),
             dest: dest.clone(),
         };

@@ -8,6 +8,8 @@ mod faithful;
 mod precise;
 pub mod matrix;
 
-pub use diagnostic::{ByteRun, Diagnostic, NotCheckableReason, Severity};
+pub use diagnostic::{
+    ByteRun, Certainty, Diagnostic, FieldPair, Finding, NotCheckableReason, Severity,
+};
 pub use faithful::compare_faithful;
 pub use precise::compare_precise;

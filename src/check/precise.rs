@@ -19,7 +19,7 @@ use crate::dump::{Description, Dump, Field, MACHINE_SECTION};
 use crate::error::InputError;
 use crate::rename::RenameTable;
 
-use super::{ByteRun, Diagnostic};
+use super::{ByteRun, Diagnostic, Finding};
 
 /// Compares `src` against `dest` with the loading rules above, appending findings to `out`.
 pub fn compare_precise(
@@ -40,7 +40,7 @@ pub fn compare_precise(
         if s.key == MACHINE_SECTION {
             if let (Some(a), Some(b)) = (src.machine(), dest.machine()) {
                 if a != b {
-                    walk.out.push(Diagnostic::MachineTypeMismatch {
+                    walk.push(Finding::MachineTypeMismatch {
                         src: a.to_owned(),
                         dest: b.to_owned(),
                     });
@@ -53,14 +53,14 @@ pub fn compare_precise(
                 .renamed_section(&s.key)
                 .and_then(|other| dest.get(other))
         }) else {
-            walk.out.push(Diagnostic::SectionMissing {
+            walk.push(Finding::SectionMissing {
                 section: s.key.clone(),
             });
             continue;
         };
         let Some(sd) = &s.description else { continue };
         let Some(dd) = &d.description else {
-            walk.out.push(Diagnostic::DestUnmigratable {
+            walk.push(Finding::DestUnmigratable {
                 section: s.key.clone(),
                 description: sd.name.clone().unwrap_or_default(),
             });
@@ -122,6 +122,10 @@ impl Leaf<'_> {
 }
 
 impl<'a> Precise<'a> {
+    fn push(&mut self, finding: Finding) {
+        self.out.push(Diagnostic::legacy(finding));
+    }
+
     /// Compares one vmsd pair loaded as a section (`top`) or a subsection.
     fn vmsd(
         &mut self,
@@ -139,7 +143,7 @@ impl<'a> Precise<'a> {
             .required(&dd.name, || dd.path.clone(), "name")?
             .clone();
         if top && !self.renames.names_match(section, &sname, &dname) {
-            self.out.push(Diagnostic::DescriptionNameMismatch {
+            self.push(Finding::DescriptionNameMismatch {
                 section: section.to_owned(),
                 src_name: sname,
                 dest_name: dname,
@@ -154,7 +158,7 @@ impl<'a> Precise<'a> {
             .required(&dd.version_id, || dd.path.clone(), "version_id")?;
         let scope = if top { None } else { Some(sname.clone()) };
         if stream > dest_max {
-            self.out.push(Diagnostic::VersionTooNew {
+            self.push(Finding::VersionTooNew {
                 section: section.to_owned(),
                 description: scope,
                 field: None,
@@ -165,7 +169,7 @@ impl<'a> Precise<'a> {
         }
         if let Some(min) = dd.minimum_version_id {
             if stream < min {
-                self.out.push(Diagnostic::BelowMinimumVersion {
+                self.push(Finding::BelowMinimumVersion {
                     section: section.to_owned(),
                     description: scope,
                     field: None,
@@ -179,7 +183,7 @@ impl<'a> Precise<'a> {
             return Ok(());
         };
         let Some(dfields) = &dd.fields else {
-            self.out.push(Diagnostic::DestUnmigratable {
+            self.push(Finding::DestUnmigratable {
                 section: section.to_owned(),
                 description: sname,
             });
@@ -224,7 +228,7 @@ impl<'a> Precise<'a> {
                 .find(|ds| ds.name.as_deref() == Some(name.as_str()))
             {
                 Some(ds) => self.vmsd(section, ss, ds, false)?,
-                None => self.out.push(Diagnostic::SubsectionMissing {
+                None => self.push(Finding::SubsectionMissing {
                     section: section.to_owned(),
                     description: sd.name.clone().unwrap_or_default(),
                     subsection: name,
@@ -310,7 +314,7 @@ impl<'a> Precise<'a> {
             return;
         }
         if ss != ds {
-            self.out.push(Diagnostic::FieldSizeMismatch {
+            self.push(Finding::FieldSizeMismatch {
                 section: section.to_owned(),
                 description: description.to_owned(),
                 field: s.path.clone(),
@@ -319,7 +323,7 @@ impl<'a> Precise<'a> {
             });
         } else if let (Some(sn), Some(dn)) = (s.field.num, d.field.num) {
             if sn != dn {
-                self.out.push(Diagnostic::ArrayLengthMismatch {
+                self.push(Finding::ArrayLengthMismatch {
                     section: section.to_owned(),
                     description: description.to_owned(),
                     field: s.path.clone(),
@@ -337,7 +341,7 @@ impl<'a> Precise<'a> {
         let conditional: Vec<&Leaf> = s.iter().chain(d).filter(|l| l.conditional()).collect();
         if !conditional.is_empty() {
             for leaf in conditional {
-                self.out.push(Diagnostic::ConditionalField {
+                self.push(Finding::ConditionalField {
                     section: section.to_owned(),
                     description: description.to_owned(),
                     field: leaf.path.clone(),
@@ -347,7 +351,7 @@ impl<'a> Precise<'a> {
         }
         if s.is_empty() {
             for leaf in d {
-                self.out.push(Diagnostic::FieldNotSent {
+                self.push(Finding::FieldNotSent {
                     section: section.to_owned(),
                     description: description.to_owned(),
                     field: leaf.path.clone(),
@@ -359,7 +363,7 @@ impl<'a> Precise<'a> {
         }
         if d.is_empty() {
             for leaf in s {
-                self.out.push(Diagnostic::FieldNotRead {
+                self.push(Finding::FieldNotRead {
                     section: section.to_owned(),
                     description: description.to_owned(),
                     field: leaf.path.clone(),
@@ -380,9 +384,9 @@ impl<'a> Precise<'a> {
             dest_bytes,
         };
         if let Some(finding) = run.unequal(self.src_lengths_known, self.dest_lengths_known) {
-            self.out.push(finding);
+            self.push(finding);
         } else if !s.iter().chain(d).any(Leaf::is_unused) {
-            self.out.push(Diagnostic::FieldRenamed {
+            self.push(Finding::FieldRenamed {
                 section: section.to_owned(),
                 description: description.to_owned(),
                 src_fields: names(s),

@@ -2,19 +2,20 @@
 //! ([`crate::check::against`]) and renders its diagnostics with the shared renderers.
 
 use super::analyze::AnalyzeArgs;
-use crate::stream::decode::{Decoder, NullSink};
-use crate::stream::input::Input;
 use crate::check::against::{check, Report};
 use crate::cli::Format;
 use crate::exit;
 use crate::render;
 use crate::render::json::{Check, Mode};
+use crate::stream::decode::{Decoder, NullSink};
+use crate::stream::input::Input;
 use serde_json::Value;
 use std::io::{IsTerminal, Write};
 
 /// Runs `analyze --against`; returns the exit code.
 pub fn run(args: &AnalyzeArgs, dest: &std::path::Path, input: Input) -> u8 {
-    let dump = match crate::dump::load_dump(dest) {
+    let loaded = crate::dump::load_dump(dest).and_then(|d| d.validate_for_layout().map(|()| d));
+    let dump = match loaded {
         Ok(d) => d,
         Err(e) => {
             eprintln!("vmstate-check analyze: {e}");

@@ -2,6 +2,7 @@
 //! ([`crate::stream`]) and rendering its output, warnings and errors.
 
 use crate::cli::{ColorChoice, Format};
+use crate::exit;
 use crate::stream::decode::{Decoder, NullSink, Sink};
 use crate::stream::error::{ErrorKind, StreamError};
 use crate::stream::extract::Extractor;
@@ -9,7 +10,6 @@ use crate::stream::input::Input;
 use crate::stream::json::to_pretty;
 use crate::stream::output::StateWriter;
 use crate::compressed::{Compression, Content};
-use crate::exit;
 use clap::{Args, ValueEnum};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;

@@ -94,7 +94,8 @@ pub fn run(args: &MatrixArgs) -> Result<u8, Error> {
         }
         None => (args.dumps.clone(), None),
     };
-    let (contents, members) = load_all(&files)?;
+    // Like `-s A -d B`: the layout modes refuse a dump with nothing to check.
+    let (contents, members) = load_all(&files, mode != Mode::Faithful)?;
 
     let warn = |text: String| eprintln!("vmstate-check matrix: warning: {text}");
     let pairs = if args.all_pairs {
@@ -239,8 +240,9 @@ fn refuse_duplicate_machines(members: &[Member], side: &[usize]) -> Result<(), E
 /// Loads every file, on as many threads as there are cores, keeping each distinct content
 /// once (a dump whose content is known is dropped right after loading, so memory holds the
 /// distinct contents, not every dump). On errors, the first failing file in argument order
-/// is reported.
-fn load_all(files: &[PathBuf]) -> Result<(Contents, Vec<Member>), Error> {
+/// is reported. `validate`: refuse dumps a layout comparison cannot use
+/// ([`Dump::validate_for_layout`]).
+fn load_all(files: &[PathBuf], validate: bool) -> Result<(Contents, Vec<Member>), Error> {
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(files.len())
@@ -260,7 +262,13 @@ fn load_all(files: &[PathBuf]) -> Result<(Contents, Vec<Member>), Error> {
                 if i >= files.len() {
                     break;
                 }
-                if send.send((i, load_dump(&files[i]))).is_err() {
+                let loaded = load_dump(&files[i]).and_then(|dump| {
+                    if validate {
+                        dump.validate_for_layout()?;
+                    }
+                    Ok(dump)
+                });
+                if send.send((i, loaded)).is_err() {
                     break;
                 }
             });

@@ -160,7 +160,7 @@ pub fn run() -> Result<ExitCode, Error> {
         Ok(cli) => cli,
         Err(err) if !err.use_stderr() => {
             // --help / --version: the text is the output, so failing to write it (a full
-            // disk) is an output error, not success.
+            // disk) is an output error, not success; a closed stdout is not.
             let mut out = io::stdout().lock();
             let styled = err.render();
             let text = if out.is_terminal() {
@@ -242,6 +242,12 @@ fn check(opts: &CheckOpts, files: &[PathBuf], pairs: &[(usize, usize)]) -> Resul
         .iter()
         .map(|file| load_dump(file))
         .collect::<Result<Vec<_>, _>>()?;
+    if mode != Mode::Faithful {
+        // The default mode keeps upstream's behaviour; the layout modes refuse a vacuous pass.
+        for dump in &dumps {
+            dump.validate_for_layout()?;
+        }
+    }
 
     let mut results: Vec<Vec<Diagnostic>> = Vec::with_capacity(pairs.len());
     let mut failure = None;

@@ -93,6 +93,43 @@ impl Dump {
         })
     }
 
+    /// Checks that a layout comparison (`--precise`, `analyze --against`) has something to
+    /// compare, so that an empty or hollow dump fails instead of passing vacuously:
+    ///
+    /// - no device entry may be an object with none of `Name`, `version_id`, `Description`
+    ///   (such as `{}`): nothing of it can be compared, and the default mode rejects it too;
+    /// - at least one device entry must have a `Description` with a `Fields` list.
+    ///
+    /// An entry without `Description` alone is accepted: QEMU's own checker tests use one for a
+    /// device that is not migratable at all. The error names the first hollow entry by its
+    /// JSON path, or `$` when the dump as a whole has nothing to check.
+    pub fn validate_for_layout(&self) -> Result<(), InputError> {
+        let error = |path: String, reason| InputError::NothingToCheck {
+            file: self.file.clone(),
+            path,
+            reason,
+        };
+        let devices = || self.sections.iter().filter(|s| s.key != MACHINE_SECTION);
+        if let Some(hollow) = devices()
+            .find(|s| s.name.is_none() && s.version_id.is_none() && s.description.is_none())
+        {
+            let root = JsonPath::Root;
+            return Err(error(
+                JsonPath::Key(&root, &hollow.key).to_string(),
+                "entry has no Name, version_id or Description",
+            ));
+        }
+        let has_fields =
+            devices().any(|s| s.description.as_ref().is_some_and(|d| d.fields.is_some()));
+        if !has_fields {
+            return Err(error(
+                "$".to_owned(),
+                "no device entry has a Description with Fields",
+            ));
+        }
+        Ok(())
+    }
+
     /// The machine type named by the `vmschkmachine` entry, if present.
     pub fn machine(&self) -> Option<&str> {
         self.get(MACHINE_SECTION)?.name.as_deref()

@@ -22,10 +22,11 @@ impl fmt::Display for JsonPath<'_> {
                 let plain = !key.is_empty()
                     && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
                     && !matches!(parent, JsonPath::Root);
+                // Keys come from the file: escaped and cut, so a path stays one short line.
                 if plain {
-                    write!(f, ".{key}")
+                    write!(f, ".{}", crate::error::escaped(key))
                 } else {
-                    write!(f, "[{key:?}]")
+                    write!(f, "[{}]", crate::error::quoted(key))
                 }
             }
             JsonPath::Index(parent, index) => write!(f, "{parent}[{index}]"),
@@ -48,5 +49,16 @@ mod tests {
         assert_eq!(size.to_string(), r#"$["e1000"].Description.Fields[3].size"#);
         let odd = JsonPath::Key(&desc, "a b");
         assert_eq!(odd.to_string(), r#"$["e1000"].Description["a b"]"#);
+        let forged = JsonPath::Key(&desc, "x\nvmstate-check: error: forged");
+        assert_eq!(
+            forged.to_string(),
+            r#"$["e1000"].Description["x\nvmstate-check: error: forged"]"#
+        );
+        let huge = "k".repeat(1 << 20);
+        let long = JsonPath::Key(&root, &huge).to_string();
+        assert!(
+            long.len() < 120 && long.ends_with("…(1048576 bytes)]"),
+            "{long}"
+        );
     }
 }

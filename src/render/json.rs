@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::check::{Diagnostic, Severity};
+use crate::check::Diagnostic;
 
 use super::text::{explain, upstream_text};
 
@@ -25,8 +25,8 @@ impl Mode {
     pub fn counts(self, diag: &Diagnostic) -> bool {
         match self {
             Mode::Faithful => diag.counted_upstream(),
-            Mode::Precise => diag.severity() == Severity::Error,
-            Mode::Strict => matches!(diag.severity(), Severity::Error | Severity::Warning),
+            Mode::Precise => diag.counted(false),
+            Mode::Strict => diag.counted(true),
         }
     }
 }
@@ -43,7 +43,7 @@ pub struct Check<'a> {
 
 #[derive(Serialize)]
 struct Entry<'a> {
-    severity: Severity,
+    severity: crate::check::Severity,
     counted: bool,
     message: String,
     #[serde(flatten)]

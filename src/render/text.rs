@@ -9,21 +9,21 @@ use std::io::{self, Write};
 
 use owo_colors::OwoColorize;
 
-use crate::check::{Diagnostic, NotCheckableReason, Severity};
+use crate::check::{Certainty, Diagnostic, Finding, NotCheckableReason, Severity};
 
 /// Appends the upstream text of `diag` (normally one line ending in `\n`) to `out`.
 pub fn upstream_text(diag: &Diagnostic, out: &mut String) {
     use std::fmt::Write as _;
     // Writing into a String cannot fail.
-    let _ = match diag {
-        Diagnostic::SectionMissing { section } => {
+    let _ = match &diag.finding {
+        Finding::SectionMissing { section } => {
             writeln!(out, "Section \"{section}\" does not exist in dest")
         }
-        Diagnostic::MachineTypeMismatch { src, dest } => writeln!(
+        Finding::MachineTypeMismatch { src, dest } => writeln!(
             out,
             "Warning: checking incompatible machine types: \"{src}\", \"{dest}\""
         ),
-        Diagnostic::VersionTooNew {
+        Finding::VersionTooNew {
             section,
             description,
             src,
@@ -36,7 +36,7 @@ pub fn upstream_text(diag: &Diagnostic, out: &mut String) {
             ),
             None => writeln!(out, "Section \"{section}\" version error: {src} > {dest}"),
         },
-        Diagnostic::BelowMinimumVersion {
+        Finding::BelowMinimumVersion {
             section,
             description,
             src,
@@ -49,10 +49,10 @@ pub fn upstream_text(diag: &Diagnostic, out: &mut String) {
             ),
             None => write!(out, "Section \"{section}\" "),
         },
-        Diagnostic::SectionEntryMissing { section, entry } => {
+        Finding::SectionEntryMissing { section, entry } => {
             writeln!(out, "Section \"{section}\": Entry \"{entry}\" missing")
         }
-        Diagnostic::DescriptionNameMismatch {
+        Finding::DescriptionNameMismatch {
             section,
             src_name,
             dest_name,
@@ -60,7 +60,7 @@ pub fn upstream_text(diag: &Diagnostic, out: &mut String) {
             out,
             "Section \"{section}\": Description \"{src_name}\" missing, got \"{dest_name}\" instead; skipping"
         ),
-        Diagnostic::DescriptionEntryMissing {
+        Finding::DescriptionEntryMissing {
             section,
             description,
             entry,
@@ -68,7 +68,7 @@ pub fn upstream_text(diag: &Diagnostic, out: &mut String) {
             out,
             "Section \"{section}\" Description \"{description}\": Entry \"{entry}\" missing"
         ),
-        Diagnostic::SubsectionMissing {
+        Finding::SubsectionMissing {
             section,
             description,
             subsection,
@@ -76,7 +76,7 @@ pub fn upstream_text(diag: &Diagnostic, out: &mut String) {
             out,
             "Section \"{section}\", Description \"{description}\": Subsection \"{subsection}\" not found"
         ),
-        Diagnostic::DestFieldsExhausted {
+        Finding::DestFieldsExhausted {
             section,
             description,
             field,
@@ -84,7 +84,7 @@ pub fn upstream_text(diag: &Diagnostic, out: &mut String) {
             out,
             "Section \"{section}\", Description \"{description}\": expected field \"{field}\", while dest has no further fields"
         ),
-        Diagnostic::UnusedSizeMismatch {
+        Finding::UnusedSizeMismatch {
             section,
             description,
             field,
@@ -92,7 +92,7 @@ pub fn upstream_text(diag: &Diagnostic, out: &mut String) {
             out,
             "Section \"{section}\", Description \"{description}\": unused size mismatch near \" {field}\""
         ),
-        Diagnostic::FieldMismatch {
+        Finding::FieldMismatch {
             section,
             description,
             src_field,
@@ -101,7 +101,7 @@ pub fn upstream_text(diag: &Diagnostic, out: &mut String) {
             out,
             "Section \"{section}\", Description \"{description}\": expected field \"{src_field}\", got \"{dest_field}\"; skipping rest"
         ),
-        Diagnostic::FieldSizeMismatch {
+        Finding::FieldSizeMismatch {
             section,
             description,
             field,
@@ -111,7 +111,7 @@ pub fn upstream_text(diag: &Diagnostic, out: &mut String) {
             out,
             "Section \"{section}\" Description \"{description}\" Field \"{field}\" size mismatch: {src} , {dest}"
         ),
-        Diagnostic::FieldDescriptionMissing {
+        Finding::FieldDescriptionMissing {
             section,
             description,
             field,
@@ -124,8 +124,18 @@ pub fn upstream_text(diag: &Diagnostic, out: &mut String) {
     };
 }
 
-/// A self-contained sentence for one finding: what breaks and why (the precise mode's text).
+/// A self-contained sentence for one finding: what breaks and why (the precise mode's text),
+/// with the condition of a conditional finding.
 pub fn explain(diag: &Diagnostic) -> String {
+    let text = explain_finding(&diag.finding);
+    match &diag.certainty {
+        Certainty::Conditional(condition) => format!("{text} [only if {condition}]"),
+        _ => text,
+    }
+}
+
+/// The sentence for a finding alone.
+pub fn explain_finding(finding: &Finding) -> String {
     let in_vmsd = |section: &str, description: &str| {
         if description.is_empty() || description == section {
             format!("\"{section}\"")
@@ -133,14 +143,14 @@ pub fn explain(diag: &Diagnostic) -> String {
             format!("\"{section}\" (vmsd \"{description}\")")
         }
     };
-    match diag {
-        Diagnostic::SectionMissing { section } => format!(
+    match finding {
+        Finding::SectionMissing { section } => format!(
             "\"{section}\": DEST has no such device class; a VM with this device cannot migrate"
         ),
-        Diagnostic::MachineTypeMismatch { src, dest } => format!(
+        Finding::MachineTypeMismatch { src, dest } => format!(
             "the dumps are for different machine types (\"{src}\", \"{dest}\"): migration needs the same machine type on both sides"
         ),
-        Diagnostic::VersionTooNew {
+        Finding::VersionTooNew {
             section,
             description,
             field,
@@ -159,7 +169,7 @@ pub fn explain(diag: &Diagnostic) -> String {
                 "\"{section}\": SRC sends version {src}, DEST accepts at most {dest} (\"unsupported version\")"
             ),
         },
-        Diagnostic::BelowMinimumVersion {
+        Finding::BelowMinimumVersion {
             section,
             description,
             src,
@@ -174,22 +184,22 @@ pub fn explain(diag: &Diagnostic) -> String {
                 "\"{section}\": SRC sends version {src}, DEST accepts only {minimum} and up (\"too old\")"
             ),
         },
-        Diagnostic::SectionEntryMissing { section, entry } => {
+        Finding::SectionEntryMissing { section, entry } => {
             format!("\"{section}\": DEST lacks the entry \"{entry}\"")
         }
-        Diagnostic::DescriptionNameMismatch {
+        Finding::DescriptionNameMismatch {
             section,
             src_name,
             dest_name,
         } => format!(
             "\"{section}\": vmsd renamed from \"{src_name}\" to \"{dest_name}\": the section idstr changes, so DEST will not find it (add a rename if QEMU keeps a compat name)"
         ),
-        Diagnostic::DescriptionEntryMissing {
+        Finding::DescriptionEntryMissing {
             section,
             description,
             entry,
         } => format!("{}: DEST lacks the entry \"{entry}\"", in_vmsd(section, description)),
-        Diagnostic::SubsectionMissing {
+        Finding::SubsectionMissing {
             section,
             description,
             subsection,
@@ -197,7 +207,7 @@ pub fn explain(diag: &Diagnostic) -> String {
             "{}: subsection \"{subsection}\" is unknown to DEST: loading fails whenever SRC sends it (a dump cannot tell how often its needed() test says yes; a stream that carries it fails)",
             in_vmsd(section, description)
         ),
-        Diagnostic::DestFieldsExhausted {
+        Finding::DestFieldsExhausted {
             section,
             description,
             field,
@@ -205,7 +215,7 @@ pub fn explain(diag: &Diagnostic) -> String {
             "{}: SRC sends \"{field}\" after DEST's last field",
             in_vmsd(section, description)
         ),
-        Diagnostic::UnusedSizeMismatch {
+        Finding::UnusedSizeMismatch {
             section,
             description,
             field,
@@ -213,7 +223,7 @@ pub fn explain(diag: &Diagnostic) -> String {
             "{}: an unused placeholder does not cover \"{field}\" byte for byte",
             in_vmsd(section, description)
         ),
-        Diagnostic::FieldMismatch {
+        Finding::FieldMismatch {
             section,
             description,
             src_field,
@@ -222,7 +232,7 @@ pub fn explain(diag: &Diagnostic) -> String {
             "{}: SRC sends \"{src_field}\" where DEST reads \"{dest_field}\"",
             in_vmsd(section, description)
         ),
-        Diagnostic::FieldSizeMismatch {
+        Finding::FieldSizeMismatch {
             section,
             description,
             field,
@@ -232,7 +242,7 @@ pub fn explain(diag: &Diagnostic) -> String {
             "{}: field \"{field}\" is {src} bytes in SRC but {dest} in DEST: every later field is read from the wrong bytes",
             in_vmsd(section, description)
         ),
-        Diagnostic::FieldDescriptionMissing {
+        Finding::FieldDescriptionMissing {
             section,
             description,
             field,
@@ -240,7 +250,7 @@ pub fn explain(diag: &Diagnostic) -> String {
             "{}: field \"{field}\" is a struct in SRC but not in DEST",
             in_vmsd(section, description)
         ),
-        Diagnostic::FieldNotRead {
+        Finding::FieldNotRead {
             section,
             description,
             field,
@@ -249,7 +259,7 @@ pub fn explain(diag: &Diagnostic) -> String {
             "{}: SRC sends \"{field}\" at version {stream_version} but DEST does not read it: the bytes after it are misread",
             in_vmsd(section, description)
         ),
-        Diagnostic::FieldNotSent {
+        Finding::FieldNotSent {
             section,
             description,
             field,
@@ -259,7 +269,7 @@ pub fn explain(diag: &Diagnostic) -> String {
             "{}: DEST reads \"{field}\" (field version {field_version}, vmsd loaded at version {stream_version}) but SRC does not send it: every later field is read from the wrong bytes (give it a version_id above the old version, or a field_exists test)",
             in_vmsd(section, description)
         ),
-        Diagnostic::LayoutMismatch {
+        Finding::LayoutMismatch {
             section,
             description,
             src_fields,
@@ -272,7 +282,7 @@ pub fn explain(diag: &Diagnostic) -> String {
             src_fields.join(", "),
             dest_fields.join(", ")
         ),
-        Diagnostic::ArrayLengthMismatch {
+        Finding::ArrayLengthMismatch {
             section,
             description,
             field,
@@ -282,7 +292,7 @@ pub fn explain(diag: &Diagnostic) -> String {
             "{}: array \"{field}\" has {src} elements in SRC but {dest} in DEST",
             in_vmsd(section, description)
         ),
-        Diagnostic::FieldRenamed {
+        Finding::FieldRenamed {
             section,
             description,
             src_fields,
@@ -293,7 +303,7 @@ pub fn explain(diag: &Diagnostic) -> String {
             src_fields.join(", "),
             dest_fields.join(", ")
         ),
-        Diagnostic::ConditionalField {
+        Finding::ConditionalField {
             section,
             description,
             field,
@@ -301,7 +311,7 @@ pub fn explain(diag: &Diagnostic) -> String {
             "{}: \"{field}\" is sent only when its field_exists test says so: the layout around it cannot be checked from dumps",
             in_vmsd(section, description)
         ),
-        Diagnostic::ArrayLengthUnknown {
+        Finding::ArrayLengthUnknown {
             section,
             description,
             src_fields,
@@ -314,17 +324,17 @@ pub fn explain(diag: &Diagnostic) -> String {
             src_fields.join(", "),
             dest_fields.join(", ")
         ),
-        Diagnostic::DestUnmigratable {
+        Finding::DestUnmigratable {
             section,
             description,
         } => format!(
             "{}: DEST has no field list for this vmsd (marked unmigratable)",
             in_vmsd(section, description)
         ),
-        Diagnostic::StreamMachineMismatch { stream, dest } => format!(
+        Finding::StreamMachineMismatch { stream, dest } => format!(
             "the stream was made by machine type \"{stream}\" but DEST is \"{dest}\": QEMU refuses the stream at its configuration record"
         ),
-        Diagnostic::SubsectionForeign {
+        Finding::SubsectionForeign {
             section,
             description,
             subsection,
@@ -332,11 +342,11 @@ pub fn explain(diag: &Diagnostic) -> String {
             "{}: the stream sends subsection \"{subsection}\", whose name does not start with \"{description}\": DEST stops reading subsections there and fails on the rest of the section",
             in_vmsd(section, description)
         ),
-        Diagnostic::SectionNotInDump { section, vmsd } => format!(
+        Finding::SectionNotInDump { section, vmsd } => format!(
             "{}: the DEST dump lists no device class with this vmsd; if DEST lacks the device the load fails (\"Unknown savevm section\"), but dumps omit some vmsds QEMU loads, so this is not counted",
             in_vmsd(section, vmsd)
         ),
-        Diagnostic::SectionNotCheckable {
+        Finding::SectionNotCheckable {
             section,
             vmsd,
             reason,
@@ -362,13 +372,78 @@ pub fn explain(diag: &Diagnostic) -> String {
             };
             format!("{at}: not checkable: {why}")
         }
-        Diagnostic::VariableArrayNotSent {
+        Finding::VariableArrayNotSent {
             section,
             description,
             field,
         } => format!(
             "{}: DEST reads the variable array \"{field}\", which the stream does not list: fine if the array is empty (nothing is sent then)",
             in_vmsd(section, description)
+        ),
+        Finding::FieldShift {
+            section,
+            description,
+            shifts,
+        } => format!(
+            "{}: silent misread: the byte counts agree, so DEST loads without error, but {}",
+            in_vmsd(section, description),
+            shifts
+                .iter()
+                .map(|p| format!("DEST's \"{}\" receives SRC's \"{}\"", p.dest, p.src))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Finding::ClassRenamed {
+            section,
+            src_classes,
+            dest_classes,
+        } => format!(
+            "vmsd \"{section}\": carried by [{}] in SRC and [{}] in DEST: class names are not on the wire, so this migrates",
+            src_classes.join(", "),
+            dest_classes.join(", ")
+        ),
+        Finding::VmsdAmbiguous {
+            section,
+            vmsd,
+            candidates,
+        } => format!(
+            "{}: {} descriptions carry this vmsd name ([{}]) and the layout does not tell which one the section is",
+            in_vmsd(section, vmsd),
+            candidates.len(),
+            candidates.join(", ")
+        ),
+        Finding::RamBlockMissing { block, src_length } => format!(
+            "RAM block \"{block}\" ({src_length} bytes) is sent by SRC but DEST has no such block: \"Unknown ramblock\", the load fails"
+        ),
+        Finding::RamBlockSizeMismatch { block, src, dest } => format!(
+            "RAM block \"{block}\" is {src} bytes in SRC but {dest} in DEST (\"Length mismatch\")"
+        ),
+        Finding::RamPageSizeMismatch { block, src, dest } => format!(
+            "RAM block \"{block}\" has page size {src} in SRC but {dest} in DEST"
+        ),
+        Finding::ConfigurationMismatch { what, src, dest } => format!(
+            "configuration: {what} is {src} in SRC but {dest} in DEST: QEMU refuses the stream at its configuration record"
+        ),
+        Finding::CpuRegisterListMismatch {
+            section,
+            field,
+            src,
+            dest,
+            unknown_indexes,
+        } => {
+            let mut text = format!(
+                "\"{section}\": field \"{field}\": SRC sends {src}, DEST (from its own cpu section) allows {dest}"
+            );
+            if !unknown_indexes.is_empty() {
+                text.push_str(&format!(
+                    "; register indexes DEST does not know: {}",
+                    unknown_indexes.join(", ")
+                ));
+            }
+            text
+        }
+        Finding::MachineUnversioned { machine, evidence } => format!(
+            "machine type \"{machine}\" has no version, so QEMU promises no migration compatibility between different builds, and SRC and DEST differ ({evidence})"
         ),
     }
 }

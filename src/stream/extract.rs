@@ -1,12 +1,21 @@
 //! `--extract DIR`: desc.json, state.json and one sparse raw file per RAM block, all inside
 //! DIR. Block names come from the stream, so they are turned into safe relative paths
-//! (no `..`, no absolute paths, no following symlinks) and never overwrite a file unless
-//! `--force` is given.
+//! (no `..`, no absolute paths) and never overwrite a file unless `--force` is given.
+//!
+//! Confinement holds against a concurrent writer in DIR too: DIR is opened once, and every
+//! path component below it is opened relative to the handle of its parent with `O_NOFOLLOW`
+//! (`openat`, `mkdirat`, `unlinkat`), files with `O_CREAT | O_EXCL`. No full path is ever
+//! resolved again after a check, so swapping a folder for a symlink between two steps makes
+//! the next step fail instead of leading it outside DIR.
 
 use super::error::{ErrorKind, Result, StreamError};
 use super::ram::{xbzrle_apply, Page, RamBlock};
+use crate::error::escaped;
+use rustix::fs::{AtFlags, Mode, OFlags};
+use rustix::io::Errno;
 use std::collections::{HashMap, HashSet};
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -34,6 +43,8 @@ pub fn block_path(name: &str, index: usize) -> PathBuf {
 /// Writes the extracted files.
 pub struct Extractor {
     dir: PathBuf,
+    /// DIR itself, opened once; every file is reached from this handle.
+    root: OwnedFd,
     force: bool,
     used: HashSet<PathBuf>,
     files: Vec<File>,
@@ -45,13 +56,26 @@ pub struct Extractor {
     pub written: Vec<String>,
 }
 
+/// Flags of every directory step: a directory, never a link, not inherited by children.
+fn dir_flags() -> OFlags {
+    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC
+}
+
 impl Extractor {
-    /// Extractor into `dir` (created if missing).
+    /// Extractor into `dir` (created if missing). DIR itself is named by the user, so a
+    /// symlink there is followed; nothing below it is.
     pub fn new(dir: &Path, force: bool) -> Result<Self> {
         fs::create_dir_all(dir)
             .map_err(|e| oerr(format!("cannot create directory {}: {e}", dir.display())))?;
+        let root = rustix::fs::open(
+            dir,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| oerr(format!("cannot open directory {}: {e}", dir.display())))?;
         Ok(Extractor {
             dir: dir.to_path_buf(),
+            root,
             force,
             used: HashSet::new(),
             files: Vec::new(),
@@ -61,48 +85,80 @@ impl Extractor {
         })
     }
 
+    /// `DIR/rel` for messages, with the stream-given part escaped and cut.
+    fn shown(&self, rel: &Path) -> String {
+        format!("{}/{}", self.dir.display(), escaped(&rel.to_string_lossy()))
+    }
+
     /// Creates `rel` inside the directory, making parent directories (refusing symlinks and
-    /// existing files unless forced).
+    /// existing files unless forced). Each component is opened relative to its parent's
+    /// handle without following links, so a concurrent swap cannot redirect it.
     pub fn create(&mut self, rel: &Path) -> Result<File> {
-        debug_assert!(rel.components().all(|c| matches!(c, Component::Normal(_))));
-        let mut path = self.dir.clone();
-        let comps: Vec<_> = rel.components().collect();
-        for (i, c) in comps.iter().enumerate() {
-            path.push(c);
-            let last = i + 1 == comps.len();
-            match fs::symlink_metadata(&path) {
-                Ok(m) if !last => {
-                    if !m.is_dir() {
-                        return Err(oerr(format!(
-                            "{} exists and is not a directory (symlinks are not followed)",
-                            path.display()
-                        )));
+        let comps: Vec<&std::ffi::OsStr> = rel
+            .components()
+            .map(|c| match c {
+                Component::Normal(name) => Ok(name),
+                _ => Err(oerr(format!(
+                    "refusing path {}: only plain names are allowed below the directory",
+                    self.shown(rel)
+                ))),
+            })
+            .collect::<Result<_>>()?;
+        let Some((file_name, parents)) = comps.split_last() else {
+            return Err(oerr(format!(
+                "refusing an empty path in {}",
+                self.dir.display()
+            )));
+        };
+        let mut walked = PathBuf::new();
+        let mut parent: Option<OwnedFd> = None;
+        for name in parents {
+            walked.push(name);
+            let at = parent.as_ref().unwrap_or(&self.root);
+            let next = match rustix::fs::openat(at, *name, dir_flags(), Mode::empty()) {
+                Err(Errno::NOENT) => {
+                    match rustix::fs::mkdirat(at, *name, Mode::from_raw_mode(0o777)) {
+                        Ok(()) | Err(Errno::EXIST) => {}
+                        Err(e) => {
+                            return Err(oerr(format!("cannot create {}: {e}", self.shown(&walked))))
+                        }
                     }
+                    rustix::fs::openat(at, *name, dir_flags(), Mode::empty())
                 }
-                Ok(m) => {
-                    if !self.force || m.is_dir() {
-                        return Err(oerr(format!(
-                            "refusing to overwrite {} (use --force)",
-                            path.display()
-                        )));
-                    }
-                    fs::remove_file(&path)
-                        .map_err(|e| oerr(format!("cannot remove {}: {e}", path.display())))?;
-                }
-                Err(_) if !last => fs::create_dir(&path)
-                    .map_err(|e| oerr(format!("cannot create {}: {e}", path.display())))?,
-                Err(_) => {}
-            }
+                other => other,
+            };
+            parent = Some(next.map_err(|e| match e {
+                Errno::LOOP | Errno::NOTDIR => oerr(format!(
+                    "{} exists and is not a directory (symlinks are not followed)",
+                    self.shown(&walked)
+                )),
+                e => oerr(format!("cannot open {}: {e}", self.shown(&walked))),
+            })?);
         }
-        let f = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(|e| oerr(format!("cannot create {}: {e}", path.display())))?;
+        let at = parent.as_ref().unwrap_or(&self.root);
+        let file_flags =
+            OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let mode = Mode::from_raw_mode(0o666);
+        let mut opened = rustix::fs::openat(at, *file_name, file_flags, mode);
+        if matches!(opened, Err(Errno::EXIST)) {
+            // Whatever is there (file, link, directory) is refused unless forced; forced, only
+            // a non-directory is removed (the link itself, never what it points to).
+            let is_dir = rustix::fs::statat(at, *file_name, AtFlags::SYMLINK_NOFOLLOW)
+                .is_ok_and(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir());
+            if !self.force || is_dir {
+                return Err(oerr(format!(
+                    "refusing to overwrite {} (use --force)",
+                    self.shown(rel)
+                )));
+            }
+            rustix::fs::unlinkat(at, *file_name, AtFlags::empty())
+                .map_err(|e| oerr(format!("cannot remove {}: {e}", self.shown(rel))))?;
+            opened = rustix::fs::openat(at, *file_name, file_flags, mode);
+        }
+        let fd = opened.map_err(|e| oerr(format!("cannot create {}: {e}", self.shown(rel))))?;
         self.used.insert(rel.to_path_buf());
         self.written.push(rel.display().to_string());
-        Ok(f)
+        Ok(File::from(fd))
     }
 
     /// Reserves a top-level name (desc.json, state.json) so no block file can take it.
@@ -123,7 +179,7 @@ impl Extractor {
             }
             let f = self.create(&rel)?;
             f.set_len(b.used_length)
-                .map_err(|e| oerr(format!("cannot size {}: {e}", rel.display())))?;
+                .map_err(|e| oerr(format!("cannot size {}: {e}", self.shown(&rel))))?;
             self.files.push(f);
         }
         Ok(())
