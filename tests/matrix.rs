@@ -12,6 +12,10 @@ fn dump(version: &str, machine: &str) -> PathBuf {
     fixture(&format!("dumps/qemu-{version}-{machine}.json"))
 }
 
+fn text_of(bytes: &[u8]) -> String {
+    text(bytes)
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -244,6 +248,22 @@ fn bad_matrix_inputs_get_one_line() {
             &[]
         )
     );
+    // A file equal to another outside its machine value is not parsed again, but a bad
+    // machine value still gets the loader's own error (with its line and column).
+    let twin = tmp.path().join("twin.json");
+    let text = std::fs::read_to_string(dump("7.2", "pc-q35-7.2")).unwrap();
+    let bad = text.replacen("\"Name\": \"pc-q35-7.2\"", "\"Name\": 5", 1);
+    assert_ne!(bad, text);
+    std::fs::write(&twin, bad).unwrap();
+    let lone = run([os("-s"), twin.as_os_str(), os("-d"), dump("7.2", "pc-q35-7.2").as_os_str()]);
+    let out = run([
+        os("matrix"),
+        dump("7.2", "pc-q35-7.2").as_os_str(),
+        twin.as_os_str(),
+        os("--all-pairs"),
+    ]);
+    let line = assert_one_line_error(&out, 254, &["twin.json", "line"]);
+    assert_eq!(line, text_of(&lone.stderr));
     // An empty folder.
     let empty = tmp.path().join("empty");
     std::fs::create_dir(&empty).unwrap();

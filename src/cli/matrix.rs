@@ -237,6 +237,206 @@ fn refuse_duplicate_machines(members: &[Member], side: &[usize]) -> Result<(), E
     Ok(())
 }
 
+/// Largest decompressed dump read whole into memory (real dumps are about 1 MiB); a larger
+/// file is loaded through the streaming loader instead.
+const MAX_WHOLE: u64 = 256 << 20;
+
+/// The decompressed bytes of `file`, or `None` when anything is unusual (unreadable, a
+/// foreign container, too large ...): the streaming loader then reads it and words the error.
+fn read_whole(file: &Path) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let handle = std::fs::File::open(file).ok()?;
+    let raw = std::io::BufReader::with_capacity(64 * 1024, handle);
+    let decompressed = crate::compressed::Decompressed::new(raw).ok()?;
+    if !decompressed.compression.is_supported() {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    decompressed
+        .take(MAX_WHOLE + 1)
+        .read_to_end(&mut bytes)
+        .ok()?;
+    (bytes.len() as u64 <= MAX_WHOLE).then_some(bytes)
+}
+
+/// Where the top-level `"vmschkmachine"` value lies in a dump's bytes, found by a scan of the
+/// top-level object that tracks strings and nesting only. `None` unless the text is an object
+/// whose keys are plain (no escapes) and name `vmschkmachine` exactly once: such files are
+/// always parsed whole.
+fn machine_value_span(bytes: &[u8]) -> Option<std::ops::Range<usize>> {
+    fn ws(b: &[u8], mut i: usize) -> usize {
+        while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\n' | b'\r') {
+            i += 1;
+        }
+        i
+    }
+    /// End (one past the closing quote) of the string starting at `i`, and whether it had
+    /// escapes.
+    fn string_end(b: &[u8], i: usize) -> Option<(usize, bool)> {
+        let mut j = i + 1;
+        let mut escaped = false;
+        while j < b.len() {
+            match b[j] {
+                b'"' => return Some((j + 1, escaped)),
+                b'\\' => {
+                    escaped = true;
+                    j += 2;
+                }
+                _ => j += 1,
+            }
+        }
+        None
+    }
+    /// End of the value starting at `i` (the rest is validated by the real parser).
+    fn value_end(b: &[u8], i: usize) -> Option<usize> {
+        match *b.get(i)? {
+            b'"' => string_end(b, i).map(|(e, _)| e),
+            b'{' | b'[' => {
+                let mut depth = 0usize;
+                let mut j = i;
+                while j < b.len() {
+                    match b[j] {
+                        b'"' => {
+                            j = string_end(b, j)?.0;
+                            continue;
+                        }
+                        b'{' | b'[' => depth += 1,
+                        b'}' | b']' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                return Some(j + 1);
+                            }
+                        }
+                        _ => {}
+                    }
+                    j += 1;
+                }
+                None
+            }
+            _ => {
+                let mut j = i;
+                while j < b.len() && !matches!(b[j], b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r') {
+                    j += 1;
+                }
+                Some(j)
+            }
+        }
+    }
+    let mut i = ws(bytes, 0);
+    if bytes.get(i) != Some(&b'{') {
+        return None;
+    }
+    i = ws(bytes, i + 1);
+    let mut found = None;
+    while bytes.get(i) == Some(&b'"') {
+        let (key_end, escaped) = string_end(bytes, i)?;
+        if escaped {
+            return None;
+        }
+        let is_machine = &bytes[i + 1..key_end - 1] == crate::dump::MACHINE_SECTION.as_bytes();
+        i = ws(bytes, key_end);
+        if bytes.get(i) != Some(&b':') {
+            return None;
+        }
+        let start = ws(bytes, i + 1);
+        let end = value_end(bytes, start)?;
+        if is_machine {
+            if found.is_some() {
+                return None;
+            }
+            found = Some(start..end);
+        }
+        i = ws(bytes, end);
+        match bytes.get(i) {
+            Some(b',') => i = ws(bytes, i + 1),
+            Some(b'}') => break,
+            _ => return None,
+        }
+    }
+    if bytes.get(i) != Some(&b'}') || ws(bytes, i + 1) != bytes.len() {
+        return None;
+    }
+    found
+}
+
+/// The bytes of a dump already parsed, to recognise files that differ from it only inside
+/// the `vmschkmachine` value.
+struct ParsedBytes {
+    bytes: Vec<u8>,
+    machine: std::ops::Range<usize>,
+    /// Its position in the load order (identifies it to the main thread).
+    id: usize,
+}
+
+impl ParsedBytes {
+    fn same_outside_machine(&self, bytes: &[u8], machine: &std::ops::Range<usize>) -> bool {
+        bytes[..machine.start] == self.bytes[..self.machine.start]
+            && bytes[machine.end..] == self.bytes[self.machine.end..]
+    }
+}
+
+/// What a loading thread hands the main thread for file `i`.
+enum Loaded {
+    /// A parsed tree; `bytes_id`: it is the reference for files equal to it outside the
+    /// machine value.
+    Tree(Dump, Option<usize>),
+    /// Equal, outside the machine value, to the tree with that `bytes_id`; the machine name.
+    SameAs(usize, String),
+}
+
+/// Loads file `file`: the fast path reads it whole; a file whose bytes equal a parsed one
+/// outside the `vmschkmachine` value is not parsed again (only that value is). Anything
+/// unusual goes through [`load_dump`], which names the problem.
+fn load_one(
+    file: &Path,
+    validate: bool,
+    parsed: &std::sync::Mutex<Vec<std::sync::Arc<ParsedBytes>>>,
+    next_id: &AtomicUsize,
+) -> Result<Loaded, InputError> {
+    let full = || -> Result<Loaded, InputError> {
+        let dump = load_dump(file)?;
+        if validate {
+            dump.validate_for_layout()?;
+        }
+        Ok(Loaded::Tree(dump, None))
+    };
+    let Some(bytes) = read_whole(file) else {
+        return full();
+    };
+    let span = machine_value_span(&bytes);
+    if let Some(span) = &span {
+        let known: Vec<_> = parsed.lock().map(|p| p.clone()).unwrap_or_default();
+        if let Some(twin) = known.iter().find(|p| p.same_outside_machine(&bytes, span)) {
+            // Parse only the machine value, with the real loader.
+            let mut doc = b"{\"vmschkmachine\": ".to_vec();
+            doc.extend_from_slice(&bytes[span.clone()]);
+            doc.push(b'}');
+            if let Ok(machine) = crate::dump::parse_dump(file, &doc) {
+                if let Some(name) = machine.machine() {
+                    return Ok(Loaded::SameAs(twin.id, name.to_owned()));
+                }
+            }
+        }
+    }
+    let Ok(dump) = crate::dump::parse_dump(file, &bytes) else {
+        return full();
+    };
+    if validate {
+        dump.validate_for_layout()?;
+    }
+    let id = match span {
+        Some(machine) if dump.machine().is_some() => {
+            let id = next_id.fetch_add(1, Ordering::Relaxed);
+            if let Ok(mut p) = parsed.lock() {
+                p.push(std::sync::Arc::new(ParsedBytes { bytes, machine, id }));
+            }
+            Some(id)
+        }
+        _ => None,
+    };
+    Ok(Loaded::Tree(dump, id))
+}
+
 /// Loads every file, on as many threads as there are cores, keeping each distinct content
 /// once (a dump whose content is known is dropped right after loading, so memory holds the
 /// distinct contents, not every dump). On errors, the first failing file in argument order
@@ -248,26 +448,25 @@ fn load_all(files: &[PathBuf], validate: bool) -> Result<(Contents, Vec<Member>)
         .min(files.len())
         .max(1);
     let next = AtomicUsize::new(0);
+    let next_id = AtomicUsize::new(0);
+    let parsed = std::sync::Mutex::new(Vec::new());
     let mut contents = Contents::default();
     let mut members: Vec<Option<Member>> = vec![None; files.len()];
+    let mut by_bytes_id: std::collections::HashMap<usize, usize> = Default::default();
+    let mut twins: Vec<(usize, usize, String)> = Vec::new();
     let mut first_error: Option<(usize, InputError)> = None;
     std::thread::scope(|scope| {
         // A small bound: loaded trees wait in the channel only briefly.
-        let (send, receive) = mpsc::sync_channel::<(usize, Result<Dump, InputError>)>(workers);
+        let (send, receive) = mpsc::sync_channel::<(usize, Result<Loaded, InputError>)>(workers);
         for _ in 0..workers {
             let send = send.clone();
-            let next = &next;
+            let (next, next_id, parsed) = (&next, &next_id, &parsed);
             scope.spawn(move || loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= files.len() {
                     break;
                 }
-                let loaded = load_dump(&files[i]).and_then(|dump| {
-                    if validate {
-                        dump.validate_for_layout()?;
-                    }
-                    Ok(dump)
-                });
+                let loaded = load_one(&files[i], validate, parsed, next_id);
                 if send.send((i, loaded)).is_err() {
                     break;
                 }
@@ -276,7 +475,14 @@ fn load_all(files: &[PathBuf], validate: bool) -> Result<(Contents, Vec<Member>)
         drop(send);
         for (i, loaded) in receive {
             match loaded {
-                Ok(dump) => members[i] = Some(contents.add(dump)),
+                Ok(Loaded::Tree(dump, bytes_id)) => {
+                    let member = contents.add(dump);
+                    if let Some(id) = bytes_id {
+                        by_bytes_id.insert(id, member.content);
+                    }
+                    members[i] = Some(member);
+                }
+                Ok(Loaded::SameAs(id, machine)) => twins.push((i, id, machine)),
                 Err(e) => {
                     if first_error.as_ref().is_none_or(|(at, _)| i < *at) {
                         first_error = Some((i, e));
@@ -288,6 +494,39 @@ fn load_all(files: &[PathBuf], validate: bool) -> Result<(Contents, Vec<Member>)
     if let Some((_, e)) = first_error {
         return Err(e.into());
     }
+    for (i, id, machine) in twins {
+        members[i] = Some(Member {
+            file: files[i].clone(),
+            machine: Some(machine),
+            content: by_bytes_id[&id],
+        });
+    }
     let members = members.into_iter().map(|m| m.expect("every file loaded")).collect();
     Ok((contents, members))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::machine_value_span;
+
+    #[test]
+    fn finds_the_one_top_level_machine_value() {
+        let text = br#" {"a": {"vmschkmachine": 1, "s": "}{\""}, "vmschkmachine" : {"Name": "pc"} , "b": [1, {"c": "]"}]} "#;
+        let span = machine_value_span(text).unwrap();
+        assert_eq!(&text[span], br#"{"Name": "pc"}"#);
+    }
+
+    #[test]
+    fn anything_unusual_means_a_full_parse() {
+        for text in [
+            &br#"{"vmschkmachine": {}, "vmschkmachine": {}}"#[..],
+            br#"{"vmschkmach\u0069ne": {}}"#,
+            br#"{"a": 1}"#,
+            br#"[{"vmschkmachine": {}}]"#,
+            br#"{"vmschkmachine": {"Name": "pc"}"#,
+            br#"{"vmschkmachine": {"Name": "pc"}} x"#,
+        ] {
+            assert_eq!(machine_value_span(text), None, "{}", String::from_utf8_lossy(text));
+        }
+    }
 }
