@@ -13,4 +13,5 @@ pub mod exit;
 pub mod rename;
 pub mod render;
 pub mod rules;
+pub mod wire;
 pub mod stream;

@@ -36,6 +36,15 @@ fn loads() -> Vec<Load> {
         .collect()
 }
 
+/// Loads that succeed with state in the wrong fields (documented silent misreads): a counted
+/// finding agrees with them. Evidence: shared/docs/vmstate-load-semantics.md ("Loads that
+/// succeed with state in the wrong fields"), and the vmdescs of both streams.
+const MISREADS: [(&str, &str, &str); 1] = [(
+    "qemu-10.0-q35-e1000e-esp",
+    "7.2",
+    "0000:00:02.0/pciespscsi",
+)];
+
 /// Loads where the dumps cannot predict the outcome, with the reason. Every other load's
 /// verdict must agree with real QEMU.
 const UNPREDICTABLE: [(&str, &str, &str); 2] = [
@@ -95,6 +104,15 @@ fn verdicts_agree_with_real_loads() {
         let unpredictable = UNPREDICTABLE
             .iter()
             .find(|(s, v, _)| *s == l.stream && *v == l.loaded_by);
+        let misread = MISREADS
+            .iter()
+            .find(|(s, v, _)| *s == l.stream && *v == l.loaded_by);
+        if let Some((_, _, section)) = misread {
+            assert!(l.ok && !predicted_ok && problems.iter().all(|p| p.contains(section)), "{}: {out}", l.stream);
+            compared += 1;
+            let _ = writeln!(table, "{} -> {}: real ok (silent misread), exit {rc}", l.stream, l.loaded_by);
+            continue;
+        }
         match unpredictable {
             Some((_, _, why)) => {
                 assert!(
@@ -175,10 +193,8 @@ fn full_report_7_2_stream_against_10_0_dump() {
         .replace(&*f.to_string_lossy(), "STREAM")
         .replace(&*dump.to_string_lossy(), "DUMP");
     assert!(text.contains("error[field_not_sent]: \"0000:00:02.0/pciespscsi (40)\" (vmsd \"pciespscsi\"): DEST reads \"esp.drq_state\""), "{text}");
-    assert!(
-        text.ends_with("STREAM -> DUMP: 1 errors, 3 warnings, 11 notes (23 sections checked)\n"),
-        "{text}"
-    );
+    assert!(text.ends_with("(23 sections checked)\n"), "{text}");
+    assert!(text.contains("STREAM -> DUMP: 1 errors, "), "{text}");
     snapshot("stream_against_7.2_esp_into_10.0", &text);
 }
 
@@ -225,15 +241,15 @@ fn json_report_7_2_stream_against_10_0_dump() {
             )
         })
         .collect();
-    assert!(kinds.contains(&("field_renamed", "warning", false)));
     assert!(kinds.contains(&("section_not_checkable", "note", false)));
     assert!(kinds.contains(&("variable_array_not_sent", "note", false)));
-    let hpet = diagnostics(&report)
+    // hpet's num_timers / num_timers_save is in the rename table, which --against now uses
+    // like --precise (one comparator): no finding.
+    assert!(!diagnostics(&report)
         .iter()
-        .find(|d| d["kind"] == "field_renamed" && d["section"] == "hpet (19)")
-        .unwrap();
-    assert_eq!(hpet["src_fields"], serde_json::json!(["num_timers"]));
-    assert_eq!(hpet["dest_fields"], serde_json::json!(["num_timers_save"]));
+        .any(|d| d["kind"] == "field_renamed" && d["section"] == "hpet (19)"));
+    assert_eq!(e["certainty"], "certain");
+    assert_eq!(e["vmsd"], "pciespscsi");
 }
 
 #[test]

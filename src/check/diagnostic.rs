@@ -444,66 +444,6 @@ pub enum Finding {
     },
 }
 
-/// A run of fields between two aligned ones: what SRC sends there and what DEST reads.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ByteRun {
-    /// The section key (or stream section label).
-    pub section: String,
-    /// The vmsd holding the fields.
-    pub description: String,
-    /// SRC fields of the run.
-    pub src_fields: Vec<String>,
-    /// DEST fields of the run.
-    pub dest_fields: Vec<String>,
-    /// Bytes SRC sends for the run.
-    pub src_bytes: i64,
-    /// Bytes DEST reads for the run.
-    pub dest_bytes: i64,
-}
-
-impl ByteRun {
-    /// The finding for a run whose byte counts differ (None when they agree), judged the same
-    /// way by every comparator. A side whose lengths are not known (a dump from QEMU before
-    /// 8.1 has no `num`) counts each field once, so its true count may be larger: only a
-    /// shortfall on the other side is certain ([`Finding::LayoutMismatch`]); otherwise the
-    /// run is undecidable ([`Finding::ArrayLengthUnknown`]).
-    pub fn unequal(self, src_lengths_known: bool, dest_lengths_known: bool) -> Option<Finding> {
-        let ByteRun {
-            section,
-            description,
-            src_fields,
-            dest_fields,
-            src_bytes,
-            dest_bytes,
-        } = self;
-        if src_bytes == dest_bytes {
-            return None;
-        }
-        let undecidable = (src_bytes < dest_bytes && !src_lengths_known)
-            || (dest_bytes < src_bytes && !dest_lengths_known);
-        Some(if undecidable {
-            Finding::ArrayLengthUnknown {
-                section,
-                description,
-                src_fields,
-                dest_fields,
-                src_bytes,
-                dest_bytes,
-            }
-        } else {
-            Finding::LayoutMismatch {
-                section,
-                description,
-                src_fields,
-                dest_fields,
-                src_bytes,
-                dest_bytes,
-            }
-        })
-    }
-}
-
-
 /// One finding with its certainty and the wire entity it is about.
 ///
 /// Serialised flat: `kind` and the typed fields of the [`Finding`], then `certainty`
@@ -568,18 +508,6 @@ impl Diagnostic {
             vmsd: None,
             classes: Vec::new(),
         }
-    }
-
-    /// A finding of the engines being replaced by the wire comparator: its certainty is the
-    /// rule's first class (a conditional one names the rule's summary as its condition).
-    pub fn legacy(finding: Finding) -> Self {
-        let rule = finding.rule_entry();
-        let certainty = match rule.certainty.first() {
-            Some(rules::CertaintyClass::WireCompatible) => Certainty::WireCompatible,
-            Some(rules::CertaintyClass::Conditional) => Certainty::Conditional(rule.summary.into()),
-            _ => Certainty::Certain,
-        };
-        Diagnostic::new(finding, certainty)
     }
 
     /// A certain finding.

@@ -1,15 +1,20 @@
-//! Comparing: two dumps (upstream's checks in [`compare_faithful`], QEMU's loading rules in
-//! [`compare_precise`]) or a decoded stream against a dump ([`against`]); every comparator
-//! emits [`Diagnostic`]s.
+//! Comparing: two dumps with upstream's checks ([`compare_faithful`], bug-compatible on
+//! purpose), or with QEMU's loading rules through the one wire comparator ([`compare`]):
+//! dump against dump ([`dumps`], `--precise`) and a stream against a destination dump and/or
+//! stream ([`stream`], `analyze --against`). Every comparator emits [`Diagnostic`]s of the
+//! rule catalogue ([`crate::rules`]).
 
-pub mod against;
+mod align;
+pub mod compare;
 mod diagnostic;
+pub mod dumps;
 mod faithful;
-mod precise;
+pub mod knowledge;
 pub mod matrix;
+pub mod stream;
 
 pub use diagnostic::{
-    ByteRun, Certainty, Diagnostic, FieldPair, Finding, NotCheckableReason, Severity,
+    Certainty, Diagnostic, FieldPair, Finding, NotCheckableReason, Severity,
 };
 pub use faithful::compare_faithful;
-pub use precise::compare_precise;
+pub use dumps::{compare_precise, compare_precise_filtered, DeviceFilter};

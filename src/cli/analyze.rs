@@ -71,10 +71,11 @@ pub struct AnalyzeArgs {
     /// Let --extract overwrite existing files.
     #[arg(long, requires = "extract")]
     pub force: bool,
-    /// Check the stream against the destination's `-dump-vmstate` JSON; the exit code is the
-    /// number of problems (capped at 255).
-    #[arg(long, value_name = "DEST.json", conflicts_with_all = ["extract", "memory"])]
-    pub against: Option<PathBuf>,
+    /// Check the stream against what the destination reads: its `-dump-vmstate` JSON, or a
+    /// stream it wrote for the same machine and devices (told apart by content), or both
+    /// (give --against twice); the exit code is the number of counted problems (capped at 255).
+    #[arg(long, value_name = "DEST.json|DEST.mig", conflicts_with_all = ["extract", "memory"])]
+    pub against: Vec<PathBuf>,
     /// With --against: `error[rule]: ...` lines and a summary, or the checker's JSON report.
     #[arg(long, value_enum, default_value_t = Format::Text, requires = "against")]
     pub format: Format,
@@ -94,14 +95,19 @@ const SNIFF_LEN: usize = 4096;
 /// standard input as a pipe unless it is a redirected regular file. Inputs of the wrong kind
 /// (a `-dump-vmstate` file, a zstd file ...) get one line saying what they are.
 fn open(args: &AnalyzeArgs) -> Result<Input, u8> {
-    let name = args.file.display();
+    open_stream(&args.file)
+}
+
+/// Opens the stream at `path` (`-` = standard input) as [`open`] describes.
+pub fn open_stream(path: &std::path::Path) -> Result<Input, u8> {
+    let name = path.display();
     // Content that is not a migration stream (JSON, a foreign container) exits like any
     // other stream that cannot be decoded (253), with a line that says what it is instead.
     let fail = |what: &dyn std::fmt::Display| {
         eprintln!("vmstate-check analyze: {name}: {what}");
         exit::STREAM_ERROR
     };
-    let file = if args.file.as_os_str() == "-" {
+    let file = if path.as_os_str() == "-" {
         // Read fd 0 directly (no second buffer); a redirected regular file stays seekable.
         use std::os::fd::AsFd;
         let fd = std::io::stdin().as_fd().try_clone_to_owned().map_err(|e| {
@@ -110,7 +116,7 @@ fn open(args: &AnalyzeArgs) -> Result<Input, u8> {
         })?;
         std::fs::File::from(fd)
     } else {
-        std::fs::File::open(&args.file).map_err(|e| {
+        std::fs::File::open(&path).map_err(|e| {
             eprintln!("vmstate-check analyze: cannot open {name}: {e}");
             exit::INPUT_ERROR
         })?
@@ -119,7 +125,7 @@ fn open(args: &AnalyzeArgs) -> Result<Input, u8> {
     if regular {
         // Sniff without moving the file position (stdin may be a file opened at an offset).
         use std::os::unix::fs::FileExt;
-        let start = if args.file.as_os_str() == "-" {
+        let start = if path.as_os_str() == "-" {
             use std::io::Seek;
             (&file).stream_position().unwrap_or(0)
         } else {
@@ -234,8 +240,8 @@ pub fn run(args: &AnalyzeArgs) -> u8 {
         Ok(i) => i,
         Err(code) => return code,
     };
-    if let Some(dest) = &args.against {
-        return super::against::run(args, dest, input);
+    if !args.against.is_empty() {
+        return super::against::run(args, &args.against, input);
     }
     if let Some(dir) = &args.extract {
         return run_extract(args, dir, input);

@@ -123,7 +123,7 @@ pub static RULES: &[Rule] = &[
         "the two dumps were made for different machine types"),
     rule!("variable_array_not_sent", Note, [Certain], [Dump, Stream],
         "DEST reads a run-time-sized array the stream does not list (empty arrays send nothing)"),
-    rule!("section_not_checkable", Note, [Certain], [Stream],
+    rule!("section_not_checkable", Note, [Certain], [Dump, Stream],
         "a section the given DEST description cannot describe (iterable, old-style, outside dumps)"),
     rule!("section_entry_missing", Error, [Certain], [Faithful],
         "upstream: a key of the SRC section object is absent from DEST's"),

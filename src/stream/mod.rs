@@ -4,7 +4,7 @@
 //! Layers: [`input`] (positioned buffered reads) → [`decode`] (records, RAM) and [`device`]
 //! (vmdesc-driven VMState payloads) → [`output`] / [`extract`] (what the user sees);
 //! [`vmdesc`] finds the description JSON; `--against` glue is [`crate::cli::against`] (the comparator
-//! is [`crate::check::against`]). The command-line glue is in [`crate::cli::analyze`].
+//! is [`crate::check::stream`]). The command-line glue is in [`crate::cli::analyze`].
 
 pub mod decode;
 pub mod device;
