@@ -29,7 +29,7 @@ fn expected(pairs: &[(&Path, &Path)], extra: &[&str]) -> (i32, String, String) {
     for (src, dest) in pairs {
         let mut args: Vec<&std::ffi::OsStr> =
             vec!["-s".as_ref(), src.as_os_str(), "-d".as_ref(), dest.as_os_str()];
-        args.extend(extra.iter().map(|s| std::ffi::OsStr::new(s)));
+        args.extend(extra.iter().map(std::ffi::OsStr::new));
         let out = run(args);
         if !extra.contains(&"--precise") {
             stdout.push_str(&format!("== {} -> {}\n", src.display(), dest.display()));
