@@ -4,11 +4,12 @@
 # any Python checker, `json.load` of the same (decompressed) files once each.
 #
 # Usage: tests/bench_matrix.sh [RUNS] [DUMPS_DIR]
-#   DUMPS_DIR holds qemu-7.2.22/ and qemu-10.0.2/ with one dump per machine type
-#   (MACHINE.json or MACHINE.json.xz); default tests/fixtures/dumps/all-x86.
+#   DUMPS_DIR holds two folders, the older release first in version order (e.g. qemu-7.2/ and
+#   qemu-10.0/), with one dump per machine type (MACHINE.json or MACHINE.json.xz); default
+#   tests/fixtures/dumps/all-x86.
 #   Make one with the installed QEMUs (see tests/fixtures/NOTES.md):
 #     for m in $(qemu-system-x86_64 -M help | awk 'NR > 1 && $1 != "none" && !/alias of/ { print $1 }'); do
-#       qemu-system-x86_64 -nodefaults -M "$m" -dump-vmstate "DIR/qemu-10.0.2/$m.json"
+#       qemu-system-x86_64 -nodefaults -M "$m" -dump-vmstate "DIR/qemu-10.0/$m.json"
 #     done
 # Needs /usr/bin/time (peak memory) and bc.
 set -euo pipefail
@@ -18,11 +19,17 @@ dumps=${2:-tests/fixtures/dumps/all-x86}
 cargo build --release --quiet
 bin=$PWD/target/release/vmstate-check
 
-mapfile -t files < <(find "$dumps/qemu-7.2.22" "$dumps/qemu-10.0.2" -maxdepth 1 -type f \
+mapfile -t releases < <(find "$dumps" -mindepth 1 -maxdepth 1 -type d | sort -V)
+if [ "${#releases[@]}" -ne 2 ]; then
+  echo "bench_matrix: $dumps should hold two folders (old and new release), found ${#releases[@]}" >&2
+  exit 1
+fi
+old=${releases[0]} new=${releases[1]}
+mapfile -t files < <(find "$old" "$new" -maxdepth 1 -type f \
   \( -name '*.json' -o -name '*.json.xz' -o -name '*.json.gz' \) | sort)
 n=${#files[@]}
 if [ "$n" -lt 2 ]; then
-  echo "bench_matrix: no dumps under $dumps/qemu-7.2.22 and $dumps/qemu-10.0.2" >&2
+  echo "bench_matrix: no dumps under $old and $new" >&2
   exit 1
 fi
 
@@ -64,7 +71,7 @@ all_pairs=("$bin" matrix --all-pairs "${files[@]}")
 all_pairs_plain=("$bin" matrix --all-pairs "${plain_files[@]}")
 all_pairs_precise=("$bin" matrix --all-pairs --precise "${files[@]}")
 by_machine=("$bin" matrix "${files[@]}")
-folders=("$bin" matrix "$dumps/qemu-7.2.22" "$dumps/qemu-10.0.2")
+folders=("$bin" matrix "$old" "$new")
 
 # The run really is every ordered pair: one "== SRC -> DEST" header per check.
 checks=$("${all_pairs[@]}" 2>/dev/null | grep -c '^== ' || true)
@@ -85,7 +92,8 @@ ap_mib=$(peak_mib "${all_pairs[@]}")
 apr_mib=$(peak_mib "${all_pairs_precise[@]}")
 bm_mib=$(peak_mib "${by_machine[@]}")
 
-echo "inputs: $n dumps ($(ls "$dumps/qemu-7.2.22" | wc -l) of 7.2.22, $(ls "$dumps/qemu-10.0.2" | wc -l) of 10.0.2), $((bytes / 1048576)) MiB of JSON; $runs runs each; $(nproc) cores"
+count() { find "$1" -maxdepth 1 -type f \( -name '*.json' -o -name '*.json.xz' -o -name '*.json.gz' \) | wc -l; }
+echo "inputs: $n dumps ($(count "$old") in $old, $(count "$new") in $new), $((bytes / 1048576)) MiB of JSON; $runs runs each; $(nproc) cores"
 printf '%-58s %9s %9s\n' "command" "mean s" "peak MiB"
 printf '%-58s %9s %9s\n' "python3 json.load of the $n files once (floor)" "$py_s" "$py_mib"
 printf '%-58s %9s %9s\n' "matrix --all-pairs ($checks checks, files as given)" "$ap_s" "$ap_mib"

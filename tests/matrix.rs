@@ -181,7 +181,10 @@ fn two_folders_check_the_machine_types_in_both() {
     std::fs::copy(dump("10.0", "pc-q35-7.2"), new.join("a.json")).unwrap();
     std::fs::copy(dump("10.0", "pc-i440fx-7.2"), new.join("b.json")).unwrap();
     renamed_machine(&dump("10.0", "pc-q35-7.2"), &new.join("c.json"), "pc-q35-10.0");
-    std::fs::write(new.join(".hidden"), "not a dump").unwrap();
+    std::fs::write(new.join(".hidden.json"), "not a dump").unwrap();
+    std::fs::write(new.join("VERSION"), "QEMU emulator version 10.0.2").unwrap();
+    // An alias (`pc` beside `pc-i440fx-7.2`): same machine type, same content, counts once.
+    std::fs::copy(dump("10.0", "pc-i440fx-7.2"), new.join("pc.json")).unwrap();
 
     let (code, stdout, stderr) = matrix(&[old.as_os_str(), new.as_os_str()]);
     let want = expected(

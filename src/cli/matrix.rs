@@ -24,7 +24,8 @@ Check the dumps of several QEMU versions in one run. Each dump is compared with 
 dump of the same machine type (vmschkmachine.Name), in both directions; --all-pairs compares
 every ordered pair instead. Given two folders (OLD_DIR NEW_DIR), every machine type present
 in both is checked both ways, and machine types present in only one folder are reported on
-stderr.
+stderr. Files with the machine type and the content of another (aliases such as `pc`) count
+once.
 
 Make the input with each QEMU binary, one dump per machine type:
     for m in $(qemu-system-x86_64 -M help | awk 'NR > 1 { print $1 }'); do
@@ -42,7 +43,8 @@ Exit codes:
     2        command-line usage error (e.g. a folder and a file)
     252      output could not be written
     254      a dump is missing, unreadable, not JSON or of the wrong shape; a folder holds two
-             dumps of one machine type; a dump has no machine name (without --all-pairs)
+             different dumps of one machine type; a dump has no machine name (without
+             --all-pairs)
 An error always prints one line on stderr naming the file and the place.
 
 Examples:
@@ -109,10 +111,19 @@ pub fn run(args: &MatrixArgs) -> Result<u8, Error> {
             }
             .into());
         }
+        // Files with the machine type and the content of an earlier one (the aliases `pc`
+        // and `q35` that `-M help` lists beside the machine types they stand for) count once.
+        let primary: Vec<usize> = (0..members.len())
+            .filter(|&i| {
+                !members[..i]
+                    .iter()
+                    .any(|m| m.machine == members[i].machine && m.content == members[i].content)
+            })
+            .collect();
         match split {
             Some(split) => {
-                let old: Vec<usize> = (0..split).collect();
-                let new: Vec<usize> = (split..members.len()).collect();
+                let old: Vec<usize> = primary.iter().copied().filter(|&i| i < split).collect();
+                let new: Vec<usize> = primary.iter().copied().filter(|&i| i >= split).collect();
                 for side in [&old, &new] {
                     refuse_duplicate_machines(&members, side)?;
                 }
@@ -134,14 +145,18 @@ pub fn run(args: &MatrixArgs) -> Result<u8, Error> {
                 pairs
             }
             None => {
-                let (pairs, alone) = same_machine_pairs(&members);
+                let subset: Vec<Member> = primary.iter().map(|&i| members[i].clone()).collect();
+                let (pairs, alone) = same_machine_pairs(&subset);
                 for (machine, i) in alone {
                     warn(format!(
                         "machine type {machine} has one dump only ({}): not checked",
-                        members[i].file.display()
+                        subset[i].file.display()
                     ));
                 }
                 pairs
+                    .into_iter()
+                    .map(|(s, d)| (primary[s], primary[d]))
+                    .collect()
             }
         }
     };
@@ -190,7 +205,10 @@ pub fn run(args: &MatrixArgs) -> Result<u8, Error> {
     Ok(exit::count_to_code(problems))
 }
 
-/// The regular files of `dir` (hidden files skipped), sorted by name.
+/// The dumps of `dir`, sorted by name: its regular files named `*.json`, `*.json.gz` or
+/// `*.json.xz` (the name only picks the files; their content decides how they are read).
+/// Other files, such as a `VERSION` or `failed.tsv` beside the dumps, and hidden files are
+/// left alone.
 fn dumps_in(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     let read_error = |source| InputError::Read {
         file: dir.to_path_buf(),
@@ -200,8 +218,11 @@ fn dumps_in(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     for entry in std::fs::read_dir(dir).map_err(read_error)? {
         let entry = entry.map_err(read_error)?;
         let path = entry.path();
-        let hidden = entry.file_name().to_string_lossy().starts_with('.');
-        if !hidden && path.is_file() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let is_dump = [".json", ".json.gz", ".json.xz"]
+            .iter()
+            .any(|end| name.ends_with(end));
+        if is_dump && !name.starts_with('.') && path.is_file() {
             files.push(path);
         }
     }
@@ -209,14 +230,15 @@ fn dumps_in(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     if files.is_empty() {
         return Err(InputError::WrongKind {
             file: dir.to_path_buf(),
-            what: "the folder holds no dump".to_owned(),
+            what: "the folder holds no dump (*.json, *.json.gz, *.json.xz)".to_owned(),
         }
         .into());
     }
     Ok(files)
 }
 
-/// A folder must hold one dump per machine type.
+/// A folder must hold one dump per machine type (aliases with the same content are already
+/// left out).
 fn refuse_duplicate_machines(members: &[Member], side: &[usize]) -> Result<(), Error> {
     for (k, &i) in side.iter().enumerate() {
         if let Some(&j) = side[..k]
