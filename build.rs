@@ -41,7 +41,10 @@ fn main() {
         println!("cargo:rerun-if-changed={}", git_dir.join("index").display());
         if let Some(common) = git(&["rev-parse", "--git-common-dir"]) {
             let common = root.join(common);
-            println!("cargo:rerun-if-changed={}", common.join("packed-refs").display());
+            println!(
+                "cargo:rerun-if-changed={}",
+                common.join("packed-refs").display()
+            );
             println!("cargo:rerun-if-changed={}", common.join("refs").display());
         }
     }

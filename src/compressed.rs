@@ -233,7 +233,10 @@ mod tests {
     fn magic_numbers() {
         assert_eq!(Compression::sniff(&gzip(b"x")), Compression::Gzip);
         assert_eq!(Compression::sniff(&xz(b"x")), Compression::Xz);
-        assert_eq!(Compression::sniff(&[0x28, 0xb5, 0x2f, 0xfd, 0]), Compression::Zstd);
+        assert_eq!(
+            Compression::sniff(&[0x28, 0xb5, 0x2f, 0xfd, 0]),
+            Compression::Zstd
+        );
         assert_eq!(Compression::sniff(b"BZh91AY"), Compression::Bzip2);
         assert_eq!(Compression::sniff(b"PK\x03\x04...."), Compression::Zip);
         assert_eq!(Compression::sniff(b"{\"a\": 1}"), Compression::Plain);
@@ -284,7 +287,9 @@ mod tests {
             bytes.push(0x55);
             let err = read_all(bytes).unwrap_err().to_string();
             assert!(
-                err.starts_with(&format!("this is {name} file, but it cannot be decompressed")),
+                err.starts_with(&format!(
+                    "this is {name} file, but it cannot be decompressed"
+                )),
                 "{err}"
             );
         }

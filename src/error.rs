@@ -34,6 +34,12 @@ pub enum Error {
     /// exit 252.
     #[error("cannot write output: {0}")]
     Output(#[source] std::io::Error),
+    /// A `--baseline` file cannot be used (names the file, the entry and the key): exit 254.
+    #[error(transparent)]
+    Baseline(#[from] crate::report::baseline::BaselineError),
+    /// `--write-baseline` would overwrite a file, or writing it failed: exit 252.
+    #[error(transparent)]
+    BaselineWrite(#[from] crate::report::baseline::WriteError),
 }
 
 impl Error {
@@ -43,7 +49,8 @@ impl Error {
             Error::Usage(_) | Error::BadArguments(_) => exit::USAGE,
             Error::Input(_) => exit::INPUT_ERROR,
             Error::Stream { .. } => exit::STREAM_ERROR,
-            Error::Output(_) => exit::OUTPUT_ERROR,
+            Error::Output(_) | Error::BaselineWrite(_) => exit::OUTPUT_ERROR,
+            Error::Baseline(_) => exit::INPUT_ERROR,
         }
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! The crate is split by job: [`dump`] loads dumps into typed trees, [`rename`] holds the
 //! rename table, [`check`] compares two trees into typed [`check::Diagnostic`]s, [`render`]
-//! turns diagnostics into text or JSON, and [`stream`] reads migration streams.
+//! words them, [`report`] counts them and prints them in every format, and [`stream`] reads migration streams.
 
 pub mod check;
 pub mod cli;
@@ -10,8 +10,11 @@ pub mod compressed;
 pub mod dump;
 pub mod error;
 pub mod exit;
+pub mod fuzzing;
+pub mod qemu;
 pub mod rename;
 pub mod render;
+pub mod report;
 pub mod rules;
-pub mod wire;
 pub mod stream;
+pub mod wire;

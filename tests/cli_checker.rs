@@ -2,6 +2,7 @@
 //! every kind of bad input.
 
 mod common;
+mod report_schema;
 
 use common::*;
 use std::fs;
@@ -97,7 +98,7 @@ fn json_report_counts_like_the_exit_code() {
         &corpus("dump2.json"),
         &["--format", "json"],
     );
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let v = report_schema::assert_valid_report(&out);
     assert_eq!(rc, 13);
     assert_eq!(v["mode"], "faithful");
     assert_eq!(v["problems"], 13);
@@ -308,6 +309,7 @@ fn usage_errors_and_help() {
     for needle in [
         "-dump-vmstate FILE",
         "Exit codes:",
+        "--exit-code status",
         "254",
         "--reverse",
         "Example:",

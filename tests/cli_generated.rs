@@ -13,7 +13,11 @@ fn stdout_of(args: &[&str]) -> String {
         "{args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -25,18 +29,39 @@ fn bash_completion_offers_the_subcommands_and_flags() {
         "not a bash completion script for vmstate-check"
     );
     for word in [
-        "analyze", "matrix", "completions", "man", "--src", "--dest", "--reverse", "--both",
-        "--precise", "--strict", "--renames", "--format", "--color", "--against", "--extract",
-        "--all-pairs", "--dump",
+        "analyze",
+        "matrix",
+        "completions",
+        "man",
+        "--src",
+        "--dest",
+        "--reverse",
+        "--both",
+        "--precise",
+        "--strict",
+        "--renames",
+        "--format",
+        "--color",
+        "--against",
+        "--extract",
+        "--all-pairs",
+        "--dump",
     ] {
-        assert!(script.contains(word), "{word} missing from the bash completion");
+        assert!(
+            script.contains(word),
+            "{word} missing from the bash completion"
+        );
     }
     // The script is valid bash, when bash is there to say so.
     if let Ok(out) = std::process::Command::new("bash")
         .args(["-n", "-c", &script])
         .output()
     {
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -59,13 +84,16 @@ fn requests(page: &str) -> Vec<&str> {
 #[test]
 fn the_man_page_is_roff_with_the_expected_headings() {
     let page = stdout_of(&["man"]);
-    let first = page.lines().find(|l| l.starts_with(".TH")).expect(".TH line");
+    let first = page
+        .lines()
+        .find(|l| l.starts_with(".TH"))
+        .expect(".TH line");
     assert!(first.starts_with(".TH vmstate-check 1 "), "{first}");
     // Every control line is a man(7) or roff request we expect from clap_mangen.
     let known = [
         "", "\\\"", "TH", "SH", "SS", "TP", "IP", "PP", "P", "LP", "RS", "RE", "B", "I", "BR",
-        "IR", "RB", "RI", "BI", "IB", "br", "sp", "nf", "fi", "ie", "el", "ds", "in", "ti",
-        "HP", "EX", "EE", "UR", "UE", "na", "ad", "ne", "nh", "hy",
+        "IR", "RB", "RI", "BI", "IB", "br", "sp", "nf", "fi", "ie", "el", "ds", "in", "ti", "HP",
+        "EX", "EE", "UR", "UE", "na", "ad", "ne", "nh", "hy",
     ];
     for r in requests(&page) {
         assert!(known.contains(&r), "unexpected roff request .{r}");
@@ -93,7 +121,12 @@ fn the_man_page_is_roff_with_the_expected_headings() {
         .spawn()
     {
         use std::io::Write;
-        child.stdin.take().unwrap().write_all(page.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(page.as_bytes())
+            .unwrap();
         let out = child.wait_with_output().unwrap();
         assert!(out.status.success());
         assert_eq!(String::from_utf8_lossy(&out.stderr), "", "groff warnings");
@@ -104,7 +137,10 @@ fn the_man_page_is_roff_with_the_expected_headings() {
 fn version_names_the_checkout() {
     let version = stdout_of(&["--version"]);
     let package = env!("CARGO_PKG_VERSION");
-    assert!(version.starts_with(&format!("vmstate-check {package}")), "{version}");
+    assert!(
+        version.starts_with(&format!("vmstate-check {package}")),
+        "{version}"
+    );
     // Built from a git checkout: the commit is in the version (`git describe --always`).
     let head = std::process::Command::new("git")
         .args(["rev-parse", "--short=7", "HEAD"])
@@ -114,7 +150,10 @@ fn version_names_the_checkout() {
         if head.status.success() {
             let head = String::from_utf8(head.stdout).unwrap();
             let head = head.trim();
-            assert!(version.contains(&head[..7]), "{version} does not name {head}");
+            assert!(
+                version.contains(&head[..7]),
+                "{version} does not name {head}"
+            );
         }
     }
 }
@@ -123,21 +162,44 @@ fn version_names_the_checkout() {
 fn d_is_dest_at_the_top_level_and_nothing_in_analyze() {
     let old = fixture("dumps/qemu-7.2-pc-q35-7.2.json");
     let new = fixture("dumps/qemu-10.0-pc-q35-7.2.json");
-    let short = run(["-s".as_ref(), old.as_os_str(), "-d".as_ref(), new.as_os_str()]);
-    let long = run(["--src".as_ref(), old.as_os_str(), "--dest".as_ref(), new.as_os_str()]);
+    let short = run([
+        "-s".as_ref(),
+        old.as_os_str(),
+        "-d".as_ref(),
+        new.as_os_str(),
+    ]);
+    let long = run([
+        "--src".as_ref(),
+        old.as_os_str(),
+        "--dest".as_ref(),
+        new.as_os_str(),
+    ]);
     assert_eq!(short.status.code(), Some(12));
     assert_eq!(short.stdout, long.stdout);
     // analyze's --dump has no short form.
     let stream = fixture("streams/qemu-10.0-q35.mig.gz");
-    let out = run(["analyze".as_ref(), "-d".as_ref(), "desc".as_ref(), stream.as_os_str()]);
+    let out = run([
+        "analyze".as_ref(),
+        "-d".as_ref(),
+        "desc".as_ref(),
+        stream.as_os_str(),
+    ]);
     assert_eq!(out.status.code(), Some(2));
-    let out = run(["analyze".as_ref(), "--dump".as_ref(), "desc".as_ref(), stream.as_os_str()]);
+    let out = run([
+        "analyze".as_ref(),
+        "--dump".as_ref(),
+        "desc".as_ref(),
+        stream.as_os_str(),
+    ]);
     assert_eq!(out.status.code(), Some(0));
 }
 
 #[test]
 fn analyze_and_matrix_help_say_how_to_make_the_input_and_list_exit_codes() {
-    for (sub, making) in [("analyze", "migrate \"exec:cat > vm.mig\""), ("matrix", "-dump-vmstate")] {
+    for (sub, making) in [
+        ("analyze", "migrate \"exec:cat > vm.mig\""),
+        ("matrix", "-dump-vmstate"),
+    ] {
         let help = stdout_of(&[sub, "--help"]);
         assert!(help.contains(making), "{sub}: {help}");
         assert!(help.contains("Exit codes:"), "{sub}: {help}");

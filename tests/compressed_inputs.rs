@@ -31,7 +31,9 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
 fn stream_bytes(name: &str) -> Vec<u8> {
     let f = std::fs::File::open(fixture(&format!("streams/{name}.mig.gz"))).unwrap();
     let mut data = Vec::new();
-    flate2::read::GzDecoder::new(f).read_to_end(&mut data).unwrap();
+    flate2::read::GzDecoder::new(f)
+        .read_to_end(&mut data)
+        .unwrap();
     data
 }
 
@@ -107,7 +109,11 @@ fn compressed_streams_decode_exactly_like_plain_ones() {
                 String::from_utf8_lossy(&o.stdout).replace(f.to_str().unwrap(), "FILE")
             };
             assert_eq!(label(&got, file), label(&want, &plain), "{args:?} {file:?}");
-            assert!(got.stderr.is_empty(), "{}", String::from_utf8_lossy(&got.stderr));
+            assert!(
+                got.stderr.is_empty(),
+                "{}",
+                String::from_utf8_lossy(&got.stderr)
+            );
         }
     }
     // From a pipe too (the decompressor is a pipe-like input there as well).
@@ -176,7 +182,12 @@ fn a_stream_given_to_the_checker_is_named() {
         stream.as_os_str(),
         stream.as_os_str(),
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 #[test]
@@ -221,7 +232,9 @@ fn damaged_gzip_and_xz_files_say_what_they_are() {
         assert_one_line_error(
             &out,
             254,
-            &[&format!("this is {name} file, but it cannot be decompressed")],
+            &[&format!(
+                "this is {name} file, but it cannot be decompressed"
+            )],
         );
         // A damaged header, the magic intact: gzip reserved flag bits set (RFC 1952 says
         // reject), xz stream flags that no longer match their CRC32.

@@ -2,6 +2,7 @@
 //! the real 7.2/10.0 dumps.
 
 mod common;
+mod report_schema;
 
 use std::path::Path;
 
@@ -100,7 +101,9 @@ fn unused_placeholder_absorbs_removed_fields_by_bytes() {
     let short = dump(1, 1, vec![f("a", 4, 0), f("unused", 3, 0), counted]);
     let diags = precise(&src, &short);
     assert_eq!(rules(&diags), ["layout_mismatch"]);
-    assert!(matches!(&diags[0].finding, Finding::LayoutMismatch {
+    assert!(matches!(
+        &diags[0].finding,
+        Finding::LayoutMismatch {
             src_bytes: 4,
             dest_bytes: 3,
             ..
@@ -191,6 +194,7 @@ fn real_dumps_find_the_esp_break_that_real_qemu_hits() {
     // Upstream only reports a rename (data_in_ready / data_ready).
     let out = common::run([
         "--precise",
+        "--verbose",
         "-s",
         common::fixture("dumps/qemu-7.2-pc-q35-7.2.json")
             .to_str()
@@ -201,9 +205,10 @@ fn real_dumps_find_the_esp_break_that_real_qemu_hits() {
             .unwrap(),
     ]);
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains(
-        "error[field_not_sent]: \"pciespscsi\": DEST reads \"esp.drq_state\""
-    ), "{text}");
+    assert!(
+        text.contains("error[field_not_sent]: \"pciespscsi\": DEST reads \"esp.drq_state\""),
+        "{text}"
+    );
     // e1000e's renames and its unused placeholder are wire-compatible: not errors
     assert!(
         !text
@@ -213,12 +218,20 @@ fn real_dumps_find_the_esp_break_that_real_qemu_hits() {
     );
     let errors = text.lines().filter(|l| l.starts_with("error[")).count();
     assert_eq!(out.status.code(), Some(errors as i32));
-    // the summary counts notes too (class renames, vmsds dumps cannot show)
-    assert!(text.ends_with(&format!(
-        "{errors} errors, {} warnings, {} notes\n",
-        text.lines().filter(|l| l.starts_with("warning[")).count(),
-        text.lines().filter(|l| l.starts_with("note[")).count()
-    )));
+    // the summary counts notes too (class renames, vmsds dumps cannot show; listed with
+    // --verbose) and says what counted
+    let warnings = text.lines().filter(|l| l.starts_with("warning[")).count();
+    let notes = text.lines().filter(|l| l.starts_with("note[")).count();
+    let n = |k: usize, word: &str| format!("{k} {word}{}", if k == 1 { "" } else { "s" });
+    assert!(
+        text.ends_with(&format!(
+            "{}, {}, {}; {errors} counted\n",
+            n(errors, "error"),
+            n(warnings, "warning"),
+            n(notes, "note")
+        )),
+        "{text}"
+    );
 }
 
 #[test]
@@ -246,7 +259,7 @@ fn both_directions_and_matrix_read_each_dump_once_and_sum_the_counts() {
         a.as_os_str(),
         b.as_os_str(),
     ]);
-    let v: Value = serde_json::from_slice(&matrix.stdout).unwrap();
+    let v = report_schema::assert_valid_report(std::str::from_utf8(&matrix.stdout).unwrap());
     assert_eq!(v["checks"].as_array().unwrap().len(), 2);
     assert_eq!(v["problems"], 50);
     assert_eq!(matrix.status.code(), Some(50));
@@ -267,7 +280,7 @@ fn precise_json_counts_errors_only() {
             .to_str()
             .unwrap(),
     ]);
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = report_schema::assert_valid_report(std::str::from_utf8(&out.stdout).unwrap());
     assert_eq!(v["mode"], "precise");
     let diags = v["checks"][0]["diagnostics"].as_array().unwrap();
     let errors = diags.iter().filter(|d| d["severity"] == "error").count();
@@ -287,8 +300,16 @@ fn precise_json_counts_errors_only() {
     // one wire entity, every class carrying the vmsd named
     assert_eq!(esp["vmsd"], "pciespscsi");
     assert_eq!(esp["certainty"], "certain");
-    let classes: Vec<&str> = esp["classes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
-    assert!(classes.contains(&"am53c974") && classes.contains(&"dc390"), "{classes:?}");
+    let classes: Vec<&str> = esp["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert!(
+        classes.contains(&"am53c974") && classes.contains(&"dc390"),
+        "{classes:?}"
+    );
 }
 
 #[test]
@@ -309,9 +330,10 @@ fn strict_counts_warnings_too() {
         a.push("json".into());
         a
     };
-    let precise: Value = serde_json::from_slice(&common::run(args(false)).stdout).unwrap();
+    let precise =
+        report_schema::assert_valid_report(&String::from_utf8(common::run(args(false)).stdout).unwrap());
     let strict_out = common::run(args(true));
-    let strict: Value = serde_json::from_slice(&strict_out.stdout).unwrap();
+    let strict = report_schema::assert_valid_report(std::str::from_utf8(&strict_out.stdout).unwrap());
     assert_eq!(strict["mode"], "strict");
     let diags = strict["checks"][0]["diagnostics"].as_array().unwrap();
     let warnings = diags.iter().filter(|d| d["severity"] == "warning").count();

@@ -2,6 +2,7 @@
 //! when loading them (tests/fixtures/streams/loads.tsv), plus hand-built cases.
 
 mod stream_support;
+mod report_schema;
 
 use serde_json::Value;
 use std::fmt::Write as _;
@@ -39,11 +40,8 @@ fn loads() -> Vec<Load> {
 /// Loads that succeed with state in the wrong fields (documented silent misreads): a counted
 /// finding agrees with them. Evidence: shared/docs/vmstate-load-semantics.md ("Loads that
 /// succeed with state in the wrong fields"), and the vmdescs of both streams.
-const MISREADS: [(&str, &str, &str); 1] = [(
-    "qemu-10.0-q35-e1000e-esp",
-    "7.2",
-    "0000:00:02.0/pciespscsi",
-)];
+const MISREADS: [(&str, &str, &str); 1] =
+    [("qemu-10.0-q35-e1000e-esp", "7.2", "0000:00:02.0/pciespscsi")];
 
 /// Loads where the dumps cannot predict the outcome, with the reason. Every other load's
 /// verdict must agree with real QEMU.
@@ -108,9 +106,17 @@ fn verdicts_agree_with_real_loads() {
             .iter()
             .find(|(s, v, _)| *s == l.stream && *v == l.loaded_by);
         if let Some((_, _, section)) = misread {
-            assert!(l.ok && !predicted_ok && problems.iter().all(|p| p.contains(section)), "{}: {out}", l.stream);
+            assert!(
+                l.ok && !predicted_ok && problems.iter().all(|p| p.contains(section)),
+                "{}: {out}",
+                l.stream
+            );
             compared += 1;
-            let _ = writeln!(table, "{} -> {}: real ok (silent misread), exit {rc}", l.stream, l.loaded_by);
+            let _ = writeln!(
+                table,
+                "{} -> {}: real ok (silent misread), exit {rc}",
+                l.stream, l.loaded_by
+            );
             continue;
         }
         match unpredictable {
@@ -162,8 +168,7 @@ fn against_json(dir: &std::path::Path, stream: &str, dump: &str) -> (i32, Value)
         "json",
         f.to_str().unwrap(),
     ]);
-    let json: Value = serde_json::from_str(&stdout(&o))
-        .unwrap_or_else(|e| panic!("{stream}: {e}\n{}{}", stdout(&o), stderr(&o)));
+    let json = report_schema::assert_valid_report(&stdout(&o));
     (o.status.code().unwrap(), json)
 }
 
@@ -187,14 +192,14 @@ fn full_report_7_2_stream_against_10_0_dump() {
     let dir = tempfile::tempdir().unwrap();
     let f = fixture_stream(dir.path(), "qemu-7.2-q35-e1000e-esp");
     let dump = root().join("tests/fixtures/dumps/qemu-10.0-pc-q35-7.2.json");
-    let o = analyze(["--against", dump.to_str().unwrap(), f.to_str().unwrap()]);
+    let o = analyze(["--against", dump.to_str().unwrap(), "--verbose", f.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     let text = stdout(&o)
         .replace(&*f.to_string_lossy(), "STREAM")
         .replace(&*dump.to_string_lossy(), "DUMP");
     assert!(text.contains("error[field_not_sent]: \"0000:00:02.0/pciespscsi (40)\" (vmsd \"pciespscsi\"): DEST reads \"esp.drq_state\""), "{text}");
-    assert!(text.ends_with("(23 sections checked)\n"), "{text}");
-    assert!(text.contains("STREAM -> DUMP: 1 errors, "), "{text}");
+    assert!(text.ends_with("(23 sections checked); 1 counted\n"), "{text}");
+    assert!(text.contains("STREAM -> DUMP: 1 error, "), "{text}");
     snapshot("stream_against_7.2_esp_into_10.0", &text);
 }
 
@@ -257,7 +262,7 @@ fn full_report_10_0_stream_against_7_2_dump() {
     let dir = tempfile::tempdir().unwrap();
     let f = fixture_stream(dir.path(), "qemu-10.0-q35");
     let dump = root().join("tests/fixtures/dumps/qemu-7.2-pc-q35-7.2.json");
-    let o = analyze(["--against", dump.to_str().unwrap(), f.to_str().unwrap()]);
+    let o = analyze(["--against", dump.to_str().unwrap(), "--verbose", f.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
     let text = stdout(&o)
         .replace(&*f.to_string_lossy(), "STREAM")
@@ -392,7 +397,7 @@ fn strict_counts_warnings_too() {
         "json",
         f.to_str().unwrap(),
     ]);
-    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let v = report_schema::assert_valid_report(&stdout(&o));
     assert_eq!(v["mode"], "strict");
     let counted = diagnostics(&v)
         .iter()

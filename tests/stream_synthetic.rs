@@ -338,33 +338,10 @@ fn extract_requires_a_directory_argument() {
 }
 
 #[test]
-fn htab_is_skipped_by_its_framing_and_unknown_iterables_are_named() {
-    let mut b = StreamBuilder::new();
-    // spapr/htab START: header = shift 18; PART: header 0, one chunk of 1 valid HPTE, end.
-    let mut bytes = b.bytes.clone();
-    bytes.push(1);
-    bytes.extend_from_slice(&3u32.to_be_bytes());
-    bytes.push(10);
-    bytes.extend_from_slice(b"spapr/htab");
-    bytes.extend_from_slice(&0u32.to_be_bytes());
-    bytes.extend_from_slice(&1u32.to_be_bytes());
-    bytes.extend_from_slice(&18u32.to_be_bytes());
-    bytes.push(2);
-    bytes.extend_from_slice(&3u32.to_be_bytes());
-    bytes.extend_from_slice(&0u32.to_be_bytes());
-    bytes.extend_from_slice(&5u32.to_be_bytes());
-    bytes.extend_from_slice(&1u16.to_be_bytes());
-    bytes.extend_from_slice(&0u16.to_be_bytes());
-    bytes.extend_from_slice(&[0xee; 16]);
-    bytes.extend_from_slice(&[0; 8]);
-    b.bytes = bytes;
+fn unknown_iterables_are_named() {
+    // spapr/htab and s390-storage_attributes are decoded (tests/stream_arch.rs); another
+    // iterable handler has no vmdesc entry and no known encoding.
     let dir = tempfile::tempdir().unwrap();
-    let f = write(dir.path(), "htab.mig", &b.finish(true));
-    let o = analyze([&f]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert_eq!(stdout(&o), "{\n    \"spapr/htab (3)\": \"\"\n}\n");
-    assert!(stderr(&o).contains("skipped by its framing"));
-
     let mut b = StreamBuilder::new();
     b.bytes.push(1);
     b.bytes.extend_from_slice(&7u32.to_be_bytes());

@@ -93,12 +93,30 @@ fn anchored<T>(
     }
     let (mut pa, mut pb) = (0, 0);
     for (i, j) in chain {
-        window(&a[pa..i], &b[pb..j], a0 + pa, b0 + pb, key, same, depth + 1, out);
+        window(
+            &a[pa..i],
+            &b[pb..j],
+            a0 + pa,
+            b0 + pb,
+            key,
+            same,
+            depth + 1,
+            out,
+        );
         out.push((a0 + i, b0 + j));
         pa = i + 1;
         pb = j + 1;
     }
-    window(&a[pa..], &b[pb..], a0 + pa, b0 + pb, key, same, depth + 1, out);
+    window(
+        &a[pa..],
+        &b[pb..],
+        a0 + pa,
+        b0 + pb,
+        key,
+        same,
+        depth + 1,
+        out,
+    );
 }
 
 /// The longest chain of pairs increasing in the second index (pairs sorted by the first).
@@ -170,7 +188,10 @@ mod tests {
 
     #[test]
     fn insertions_and_deletions() {
-        assert_eq!(run(&["a", "b", "c", "d"], &["a", "x", "c", "d", "e"]), vec![(0, 0), (2, 2), (3, 3)]);
+        assert_eq!(
+            run(&["a", "b", "c", "d"], &["a", "x", "c", "d", "e"]),
+            vec![(0, 0), (2, 2), (3, 3)]
+        );
         assert_eq!(run(&["a", "b"], &[]), vec![]);
     }
 

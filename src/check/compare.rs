@@ -185,7 +185,9 @@ impl<'r> Judge<'r> {
         reading: Option<DumpReading<'a>>,
     ) -> Result<(), InputError> {
         for slot in &sender.subsections {
-            if sender.exact && (!slot.name.starts_with(&slot.parent) || slot.name.len() <= slot.parent.len()) {
+            if sender.exact
+                && (!slot.name.starts_with(&slot.parent) || slot.name.len() <= slot.parent.len())
+            {
                 self.push(
                     Finding::SubsectionForeign {
                         section: self.section.clone(),
@@ -196,8 +198,12 @@ impl<'r> Judge<'r> {
                 );
                 continue;
             }
-            let sent_condition = (!slot.sent)
-                .then(|| format!("SRC sends subsection \"{}\" (its needed() is true)", slot.name));
+            let sent_condition = (!slot.sent).then(|| {
+                format!(
+                    "SRC sends subsection \"{}\" (its needed() is true)",
+                    slot.name
+                )
+            });
             let Some(known) = receiver.subsections.iter().find(|r| r.name == slot.name) else {
                 let certainty = match (&sent_condition, receiver.exact) {
                     (Some(c), _) => Certainty::Conditional(c.clone()),
@@ -298,7 +304,11 @@ impl<'r> Judge<'r> {
                 return;
             }
             _ => {
-                self.run(description, std::slice::from_ref(s), std::slice::from_ref(r));
+                self.run(
+                    description,
+                    std::slice::from_ref(s),
+                    std::slice::from_ref(r),
+                );
                 return;
             }
         }
@@ -407,8 +417,16 @@ impl<'r> Judge<'r> {
                         description: description.to_owned(),
                         src_fields: paths(s),
                         dest_fields: paths(r),
-                        src_bytes: clamp(if shi.is_some_and(|h| h < rlo) { shi.unwrap_or(slo) } else { slo }),
-                        dest_bytes: clamp(if rhi.is_some_and(|h| h < slo) { rhi.unwrap_or(rlo) } else { rlo }),
+                        src_bytes: clamp(if shi.is_some_and(|h| h < rlo) {
+                            shi.unwrap_or(slo)
+                        } else {
+                            slo
+                        }),
+                        dest_bytes: clamp(if rhi.is_some_and(|h| h < slo) {
+                            rhi.unwrap_or(rlo)
+                        } else {
+                            rlo
+                        }),
                     },
                     Certainty::Certain,
                 );
@@ -434,14 +452,24 @@ impl<'r> Judge<'r> {
             }
             return;
         }
-        let tests: Vec<&Item> = s.iter().chain(r).filter(|i| i.presence == Presence::Test).collect();
+        let tests: Vec<&Item> = s
+            .iter()
+            .chain(r)
+            .filter(|i| i.presence == Presence::Test)
+            .collect();
         if s.is_empty() && self.sender_exact && r.iter().all(|i| i.presence == Presence::Test) {
             // Nothing was sent here and DEST reads only fields behind tests: the same test on
             // DEST is taken to say no (as it did on SRC, which did not send them).
             return;
         }
         if !tests.is_empty() {
-            let side = |i: &Item| if s.iter().any(|x| std::ptr::eq(x, i)) { "SRC" } else { "DEST" };
+            let side = |i: &Item| {
+                if s.iter().any(|x| std::ptr::eq(x, i)) {
+                    "SRC"
+                } else {
+                    "DEST"
+                }
+            };
             for item in tests {
                 let condition = format!(
                     "{}'s field_exists test of \"{}\" makes the byte counts differ",
@@ -481,7 +509,9 @@ impl<'r> Judge<'r> {
                 src_bytes: clamp(slo),
                 dest_bytes: clamp(rlo),
             },
-            Certainty::Conditional("the arrays' lengths (not in a dump before QEMU 8.1) make up the difference".into()),
+            Certainty::Conditional(
+                "the arrays' lengths (not in a dump before QEMU 8.1) make up the difference".into(),
+            ),
         );
     }
 
@@ -494,8 +524,16 @@ impl<'r> Judge<'r> {
                 Finding::FieldNotSent { field, .. } | Finding::FieldNotRead { field, .. } => {
                     involved.insert(field.clone());
                 }
-                Finding::LayoutMismatch { src_fields, dest_fields, .. }
-                | Finding::FieldRenamed { src_fields, dest_fields, .. } => {
+                Finding::LayoutMismatch {
+                    src_fields,
+                    dest_fields,
+                    ..
+                }
+                | Finding::FieldRenamed {
+                    src_fields,
+                    dest_fields,
+                    ..
+                } => {
                     involved.extend(src_fields.iter().cloned());
                     involved.extend(dest_fields.iter().cloned());
                 }
@@ -512,12 +550,21 @@ impl<'r> Judge<'r> {
     /// Silent misreads: if under some outcome of the `field_exists` tests both sides' totals
     /// agree, QEMU loads the section, and a field whose bytes land in a differently named
     /// field while its own name is elsewhere on the other side is shifted, not renamed.
-    fn shifts(&mut self, description: &str, s: &[Item], r: &[Item], both_exact: bool, first: usize) {
+    fn shifts(
+        &mut self,
+        description: &str,
+        s: &[Item],
+        r: &[Item],
+        both_exact: bool,
+        first: usize,
+    ) {
         let breaks = self.out[first..].iter().any(|d| {
             d.certainty == Certainty::Certain
                 && matches!(
                     d.finding,
-                    Finding::FieldNotSent { .. } | Finding::FieldNotRead { .. } | Finding::LayoutMismatch { .. }
+                    Finding::FieldNotSent { .. }
+                        | Finding::FieldNotRead { .. }
+                        | Finding::LayoutMismatch { .. }
                 )
         });
         if !breaks {
@@ -525,8 +572,12 @@ impl<'r> Judge<'r> {
         }
         let any_test = s.iter().chain(r).any(|i| i.presence == Presence::Test);
         for tests_present in [true, false] {
-            let Some(sw) = wire(s, tests_present) else { return };
-            let Some(rw) = wire(r, tests_present) else { return };
+            let Some(sw) = wire(s, tests_present) else {
+                return;
+            };
+            let Some(rw) = wire(r, tests_present) else {
+                return;
+            };
             let total = |w: &[(&Item, u64)]| w.iter().map(|x| x.1).fold(0u64, u64::saturating_add);
             if total(&sw) != total(&rw) {
                 if !any_test {
@@ -548,7 +599,8 @@ impl<'r> Judge<'r> {
                     if *bytes > 0
                         && off_r == off_s
                         && !self.same(item, ritem)
-                        && (r_keys.contains(item.key.as_str()) || s_keys.contains(ritem.key.as_str()))
+                        && (r_keys.contains(item.key.as_str())
+                            || s_keys.contains(ritem.key.as_str()))
                     {
                         shifts.push(FieldPair {
                             src: item.path.clone(),
@@ -568,8 +620,16 @@ impl<'r> Judge<'r> {
                             Finding::FieldRenamed {
                                 section: self.section.clone(),
                                 description: description.to_owned(),
-                                src_fields: s.iter().filter(|i| involved.contains(&i.path)).map(|i| i.path.clone()).collect(),
-                                dest_fields: r.iter().filter(|i| involved.contains(&i.path)).map(|i| i.path.clone()).collect(),
+                                src_fields: s
+                                    .iter()
+                                    .filter(|i| involved.contains(&i.path))
+                                    .map(|i| i.path.clone())
+                                    .collect(),
+                                dest_fields: r
+                                    .iter()
+                                    .filter(|i| involved.contains(&i.path))
+                                    .map(|i| i.path.clone())
+                                    .collect(),
                             },
                             Certainty::WireCompatible,
                         );

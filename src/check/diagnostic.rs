@@ -66,6 +66,10 @@ pub enum NotCheckableReason {
     NoVmdesc,
     /// The stream has no configuration section, so its machine type is unknown.
     NoConfiguration,
+    /// A vmdesc describes an array of pointers as empty structs, one byte each (QEMU 7.2's
+    /// `s390_css.css`: migration/vmstate.c stops describing after the first NULL element), so
+    /// its layout is not what is on the wire: only the version is checked.
+    UndescribedPointerArray,
 }
 
 /// A SRC field and the DEST field that receives its bytes (a [`Finding::FieldShift`] pair).
@@ -90,6 +94,10 @@ pub enum Finding {
     SectionMissing {
         /// The SRC top-level key.
         section: String,
+        /// Which DEST description shows it is missing (its stream, its dump); `None` in dump
+        /// mode, where it is always DEST's dump.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        evidence: Option<String>,
     },
     /// The two dumps were made for different machine types (a warning only).
     MachineTypeMismatch {
@@ -439,8 +447,22 @@ pub enum Finding {
     MachineUnversioned {
         /// The machine type.
         machine: String,
-        /// What shows that the builds differ.
+        /// What shows that the builds differ (each value says which stream or dump it is from).
         evidence: String,
+        /// The first section whose versions differ (stream label), when the evidence is one.
+        section: Option<String>,
+    },
+    /// Stream: a CPU identity value DEST's `cpu_post_load` compares with its own model
+    /// (PowerPC PVR) differs.
+    CpuModelMismatch {
+        /// The SRC stream section label of the `cpu` section.
+        section: String,
+        /// The field (`env.spr[287] (SPR_PVR)`).
+        field: String,
+        /// SRC's value (from SRC's stream).
+        src: String,
+        /// DEST's value (from DEST's own stream).
+        dest: String,
     },
 }
 
@@ -597,7 +619,10 @@ impl Finding {
                 description.as_deref().is_some_and(|d| !d.is_empty())
             }
             other => {
-                other.rule_entry().modes.contains(&rules::RuleMode::Faithful)
+                other
+                    .rule_entry()
+                    .modes
+                    .contains(&rules::RuleMode::Faithful)
                     && other.rule_entry().severity == Severity::Error
             }
         }
@@ -607,7 +632,7 @@ impl Finding {
     pub fn section(&self) -> Option<&str> {
         use Finding::*;
         match self {
-            SectionMissing { section }
+            SectionMissing { section, .. }
             | VersionTooNew { section, .. }
             | BelowMinimumVersion { section, .. }
             | SectionEntryMissing { section, .. }
@@ -634,14 +659,15 @@ impl Finding {
             | FieldShift { section, .. }
             | ClassRenamed { section, .. }
             | VmsdAmbiguous { section, .. }
-            | CpuRegisterListMismatch { section, .. } => Some(section),
+            | CpuRegisterListMismatch { section, .. }
+            | CpuModelMismatch { section, .. } => Some(section),
+            MachineUnversioned { section, .. } => section.as_deref(),
             MachineTypeMismatch { .. }
             | StreamMachineMismatch { .. }
             | RamBlockMissing { .. }
             | RamBlockSizeMismatch { .. }
             | RamPageSizeMismatch { .. }
-            | ConfigurationMismatch { .. }
-            | MachineUnversioned { .. } => None,
+            | ConfigurationMismatch { .. } => None,
         }
     }
 }

@@ -143,7 +143,11 @@ pub fn compare_precise_filtered(
             }
         }
         for (sd, classes) in distinct {
-            let label = if classes.len() == 1 { classes[0].clone() } else { vmsd.to_owned() };
+            let label = if classes.len() == 1 {
+                classes[0].clone()
+            } else {
+                vmsd.to_owned()
+            };
             entity(
                 EntityInput {
                     src,
@@ -196,13 +200,24 @@ fn entity(
     label: &str,
     out: &mut Vec<Diagnostic>,
 ) -> Result<(), InputError> {
-    let EntityInput { src, dest, renames, dest_index, src_lengths, dest_lengths } = input;
+    let EntityInput {
+        src,
+        dest,
+        renames,
+        dest_index,
+        src_lengths,
+        dest_lengths,
+    } = input;
     let mut candidates: Vec<(String, &Description, bool)> = dest_index.get(vmsd).to_vec();
     if candidates.is_empty() {
         // A class that kept its key (or a renamed key) under another vmsd name.
         for class in classes {
-            let found = dest.get(class).or_else(|| renames.renamed_section(class).and_then(|o| dest.get(o)));
-            let Some(dd) = found.and_then(|d| d.description.as_ref()) else { continue };
+            let found = dest
+                .get(class)
+                .or_else(|| renames.renamed_section(class).and_then(|o| dest.get(o)));
+            let Some(dd) = found.and_then(|d| d.description.as_ref()) else {
+                continue;
+            };
             let dname = dest.required(&dd.name, || dd.path.clone(), "name")?;
             if renames.names_match(class, vmsd, dname) {
                 candidates.push((class.clone(), dd, true));
@@ -229,6 +244,7 @@ fn entity(
             }),
             None => Diagnostic::certain(Finding::SectionMissing {
                 section: label.to_owned(),
+                evidence: None,
             }),
         };
         out.push(d.with_vmsd(vmsd).with_classes(classes.to_vec()));
@@ -245,8 +261,18 @@ fn entity(
         let mut arrays = HashSet::new();
         struct_array_names(sd, &mut arrays);
         struct_array_names(dd, &mut arrays);
-        let sreading = DumpReading { dump: src, lengths_known: src_lengths, struct_arrays: &arrays, sent_singles: None };
-        let dreading = DumpReading { dump: dest, lengths_known: dest_lengths, struct_arrays: &arrays, sent_singles: None };
+        let sreading = DumpReading {
+            dump: src,
+            lengths_known: src_lengths,
+            struct_arrays: &arrays,
+            sent_singles: None,
+        };
+        let dreading = DumpReading {
+            dump: dest,
+            lengths_known: dest_lengths,
+            struct_arrays: &arrays,
+            sent_singles: None,
+        };
         let sender = from_dump::layout(sreading, sd, version)?;
         let mut judge = Judge::new(label.to_owned(), vmsd.to_owned(), renames);
         judge.classes = classes.to_vec();
@@ -260,7 +286,9 @@ fn entity(
             break;
         }
     }
-    let Some((counted, findings)) = best else { return Ok(()) };
+    let Some((counted, findings)) = best else {
+        return Ok(());
+    };
     if distinct > 1 && counted > 0 {
         out.push(
             Diagnostic::new(

@@ -24,8 +24,13 @@ struct Entry {
 fn table() -> &'static HashMap<String, String> {
     static TABLE: OnceLock<HashMap<String, String>> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let t: Table = serde_json::from_str(OUTSIDE_DUMPS).unwrap_or(Table { entries: Vec::new() });
-        t.entries.into_iter().map(|e| (e.vmsd, e.evidence)).collect()
+        let t: Table = serde_json::from_str(OUTSIDE_DUMPS).unwrap_or(Table {
+            entries: Vec::new(),
+        });
+        t.entries
+            .into_iter()
+            .map(|e| (e.vmsd, e.evidence))
+            .collect()
     })
 }
 

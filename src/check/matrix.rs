@@ -18,12 +18,8 @@ use crate::dump::{Dump, Section, MACHINE_SECTION};
 use crate::error::InputError;
 
 /// A comparator: [`super::compare_faithful`] or [`super::compare_precise`].
-pub type Comparator = fn(
-    &Dump,
-    &Dump,
-    &crate::rename::RenameTable,
-    &mut Vec<Diagnostic>,
-) -> Result<(), InputError>;
+pub type Comparator =
+    fn(&Dump, &Dump, &crate::rename::RenameTable, &mut Vec<Diagnostic>) -> Result<(), InputError>;
 
 /// One dump of the matrix: its file, its machine type and which distinct content it has.
 #[derive(Debug, Clone)]
@@ -193,6 +189,11 @@ impl<'a> Matrix<'a> {
             as_is: HashMap::new(),
             same_machine: HashMap::new(),
         }
+    }
+
+    /// The loaded tree of member `i` (shared by every member with the same content).
+    pub fn dump(&self, i: usize) -> &Dump {
+        &self.contents.trees[self.members[i].content]
     }
 
     /// How many distinct pairs of contents were compared so far.
@@ -432,7 +433,11 @@ mod tests {
         let mut c = Contents::default();
         let a = c.add(dump("a.json", "pc-q35-7.2", body));
         let b = c.add(dump("b.json", "pc-i440fx-7.2", body));
-        let other = c.add(dump("c.json", "pc", r#""a": {"Name": "a", "version_id": 2}"#));
+        let other = c.add(dump(
+            "c.json",
+            "pc",
+            r#""a": {"Name": "a", "version_id": 2}"#,
+        ));
         assert_eq!(a.content, b.content);
         assert_ne!(a.content, other.content);
         assert_eq!(c.len(), 2);
@@ -462,6 +467,9 @@ mod tests {
         let (pairs, alone) = folder_pairs(&members, &[0, 1, 3], &[2, 4]);
         assert_eq!(pairs, [(0, 2), (2, 0), (1, 4), (4, 1)]);
         assert_eq!(alone, [3]);
-        assert_eq!(all_pairs(3), [(0, 1), (0, 2), (1, 0), (1, 2), (2, 0), (2, 1)]);
+        assert_eq!(
+            all_pairs(3),
+            [(0, 1), (0, 2), (1, 0), (1, 2), (2, 0), (2, 1)]
+        );
     }
 }

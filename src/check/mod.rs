@@ -8,13 +8,12 @@ mod align;
 pub mod compare;
 mod diagnostic;
 pub mod dumps;
+pub mod inventory;
 mod faithful;
 pub mod knowledge;
 pub mod matrix;
 pub mod stream;
 
-pub use diagnostic::{
-    Certainty, Diagnostic, FieldPair, Finding, NotCheckableReason, Severity,
-};
-pub use faithful::compare_faithful;
+pub use diagnostic::{Certainty, Diagnostic, FieldPair, Finding, NotCheckableReason, Severity};
 pub use dumps::{compare_precise, compare_precise_filtered, DeviceFilter};
+pub use faithful::compare_faithful;

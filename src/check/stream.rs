@@ -2,8 +2,8 @@
 //! reads, described by its `-dump-vmstate` file, by a stream the destination wrote for the same
 //! machine and devices, or both. Layouts go through the one comparator ([`super::compare`]);
 //! this front end adds what only streams show (migration/savevm.c `find_se`,
-//! `configuration_post_load`; migration/ram.c `ram_load_precopy`; target/arm/machine.c
-//! `cpu_post_load`):
+//! `configuration_post_load`; migration/ram.c `ram_load_precopy`), and calls the inventory
+//! pass ([`super::inventory`]) for the values QEMU checks on load and the pair of builds:
 //!
 //! * a section (idstr and instance id) the destination does not know fails the load; a dump
 //!   lists device-class vmsds only ([`super::knowledge`]), a destination stream lists every
@@ -12,9 +12,9 @@
 //!   lower source version is then conditional: its minimum is unknown);
 //! * RAM blocks the destination lacks, or of another length or page size;
 //! * the configuration: machine type, target page size;
-//! * the ARM CPU register list (`cpreg_vmstate_array_len` checked on load against the
-//!   destination's own list);
-//! * unversioned machine types between different QEMU builds.
+//! * (inventory) the ARM CPU register list (its count and its indexes, against the
+//!   destination's own `cpu` section), the PowerPC PVR, and unversioned machine types
+//!   between different QEMU builds.
 
 use std::collections::{HashMap, HashSet};
 
@@ -23,10 +23,11 @@ use crate::rename::RenameTable;
 use crate::stream::decode::{SectionInfo, Summary};
 use crate::wire::from_dump::{struct_array_names, DumpReading};
 use crate::wire::vmdesc::{self, Vmdesc, VmdescDevice};
-use crate::wire::{Count, SubsectionSlot, WireLayout};
+use crate::wire::{SubsectionSlot, WireLayout};
 
 use super::compare::{Judge, Receiver};
 use super::dumps::Candidates;
+use super::inventory::{self, StreamFacts};
 use super::knowledge::outside_dumps;
 use super::{Certainty, Diagnostic, Finding, NotCheckableReason, Severity};
 
@@ -36,6 +37,8 @@ pub struct StreamView<'a> {
     pub summary: &'a Summary,
     /// The typed vmdesc, if the stream has one.
     pub vmdesc: Option<&'a Vmdesc>,
+    /// Its sections and checked `cpu` values, for the inventory pass ([`super::inventory`]).
+    pub facts: &'a StreamFacts,
 }
 
 /// One description of the destination.
@@ -133,7 +136,10 @@ pub fn check(src: &StreamView<'_>, dests: &[Dest<'_>], renames: &RenameTable) ->
     for dest in &streams {
         ram_blocks(&mut report, src.summary, dest.summary);
     }
-    unversioned(&mut report, src, &streams);
+    // What only decoded values and the pair of builds show (cpu register list, PVR,
+    // unversioned machine types).
+    let facts: Vec<&StreamFacts> = streams.iter().map(|s| s.facts).collect();
+    report.diagnostics.extend(inventory::check(src.facts, &facts, &dumps));
     report
 }
 
@@ -228,7 +234,12 @@ fn section(
                     info.idstr
                 ))
             };
-            report.diagnostics.push(tag(Diagnostic::new(Finding::SectionMissing { section: key }, certainty)));
+            let files: Vec<&str> = streams.iter().map(|s| s.facts.file.as_str()).collect();
+            let evidence = format!("DEST's own stream {} does not send it (DEST has not registered it)", files.join(", "));
+            report.diagnostics.push(tag(Diagnostic::new(
+                Finding::SectionMissing { section: key, evidence: Some(evidence) },
+                certainty,
+            )));
             return;
         }
         if info.iterable {
@@ -254,7 +265,10 @@ fn section(
                     vmsd: Some(v.clone()),
                     reason: NotCheckableReason::OutsideDeviceClasses,
                 },
-                None => Finding::SectionMissing { section: key },
+                None => Finding::SectionMissing {
+                    section: key,
+                    evidence: Some("DEST's dump has no device class with this vmsd".into()),
+                },
             };
             report.diagnostics.push(tag(Diagnostic::certain(finding)));
             return;
@@ -283,6 +297,27 @@ fn section(
         })));
         return;
     };
+    let dest_dev = dest_written.and_then(|(_, d)| d);
+    if undescribed_pointer_array(&dev.fields) || dest_dev.is_some_and(|d| undescribed_pointer_array(&d.fields)) {
+        // The fields of such a vmdesc are not what is on the wire (the decoder sized the
+        // array from the section bounds): only the version can be judged.
+        report.checked += 1;
+        let sender = WireLayout {
+            vmsd: v.clone(),
+            version: i64::from(info.version),
+            exact: true,
+            unmigratable: false,
+            items: Vec::new(),
+            subsections: Vec::new(),
+        };
+        version_only(report, &key, &v, &sender, &candidates, dest_written);
+        report.diagnostics.push(tag(Diagnostic::certain(Finding::SectionNotCheckable {
+            section: key,
+            vmsd: Some(v),
+            reason: NotCheckableReason::UndescribedPointerArray,
+        })));
+        return;
+    }
     let Some(sender) = sent_layout(dev, Some(info)) else { return };
     report.checked += 1;
     // Receivers to try: DEST's own written layout when it writes the same version, else the
@@ -331,6 +366,30 @@ fn section(
             break;
         }
     }
+    if let Some((counted, _)) = &best {
+        if *counted > 0 && written.is_none() && info.idstr == v && outside_dumps(&v).is_some() {
+            // Registered outside device classes (vmstate_register(NULL, ...): the idstr is the
+            // bare vmsd name), and no dump description of that name has its layout: the dump's
+            // vmsd of the same name belongs to an unrelated class (aarch64 `timer`).
+            report.diagnostics.push(tag(Diagnostic::new(
+                Finding::VmsdAmbiguous {
+                    section: key.clone(),
+                    vmsd: v.clone(),
+                    candidates: indexes.iter().flat_map(|ix| ix.get(&v).iter().map(|c| c.0.clone())).collect(),
+                },
+                Certainty::Conditional(format!(
+                    "the section is the dump's description named \"{v}\", not the vmsd of that name registered outside device classes ({})",
+                    outside_dumps(&v).unwrap_or_default()
+                )),
+            )));
+            report.diagnostics.push(tag(Diagnostic::certain(Finding::SectionNotCheckable {
+                section: key.clone(),
+                vmsd: Some(v.clone()),
+                reason: NotCheckableReason::OutsideDeviceClasses,
+            })));
+            best = None;
+        }
+    }
     if let Some((counted, findings)) = best {
         let distinct = candidates.len();
         if counted > 0 && distinct > 1 && written.is_none() {
@@ -349,9 +408,12 @@ fn section(
         report.diagnostics.extend(findings);
     }
     if v == "cpu" {
-        if let Some(w) = &written {
-            cpu_registers(report, &key, &sender, w);
-        }
+        // The cpreg arrays are sized by cpreg_vmstate_array_len at run time; their length is
+        // judged by the inventory pass with QEMU's own checks, not as a layout.
+        report.diagnostics.retain(|x| {
+            !matches!(&x.finding, Finding::ArrayLengthMismatch { section, field, .. }
+                if *section == key && field.starts_with("cpreg_vmstate"))
+        });
     }
 }
 
@@ -393,43 +455,12 @@ fn version_only(
     }
 }
 
-/// ARM: the register list SRC sends must fit DEST's (`VMSTATE_INT32_POSITIVE_LE` on
-/// `cpreg_vmstate_array_len`; the list lengths are the `array_len` of `cpreg_vmstate_indexes`).
-fn cpu_registers(report: &mut Report, key: &str, sender: &WireLayout, dest: &WireLayout) {
-    let count = |l: &WireLayout| {
-        l.items.iter().find(|i| i.key == "cpreg_vmstate_indexes").and_then(|i| match i.count {
-            Count::Exact(n) => Some(n),
-            _ => None,
-        })
-    };
-    if let (Some(s), Some(d)) = (count(sender), count(dest)) {
-        // More registers than DEST has fails the count check; fewer fails cpu_post_load's
-        // index comparison (real aarch64 virt-7.2 loads fail both ways).
-        if s != d {
-            // Replaces the generic (conditional) length finding on the same array.
-            report.diagnostics.retain(|x| {
-                !matches!(&x.finding, Finding::ArrayLengthMismatch { section, field, .. }
-                    if section == key && field.starts_with("cpreg_vmstate"))
-            });
-            report.diagnostics.push(
-                Diagnostic::certain(Finding::CpuRegisterListMismatch {
-                    section: key.to_owned(),
-                    field: "cpreg_vmstate_array_len".into(),
-                    src: s as i64,
-                    dest: d as i64,
-                    unknown_indexes: Vec::new(),
-                })
-                .with_vmsd("cpu"),
-            );
-        }
-    }
-}
-
 fn ram_blocks(report: &mut Report, src: &Summary, dest: &Summary) {
     if src.blocks.is_empty() || dest.blocks.is_empty() {
         return;
     }
     let by_name: HashMap<&str, &crate::stream::ram::RamBlock> = dest.blocks.iter().map(|b| (b.name.as_str(), b)).collect();
+    let first = report.diagnostics.len();
     for b in &src.blocks {
         let Some(d) = by_name.get(b.name.as_str()) else {
             report.push(
@@ -459,37 +490,18 @@ fn ram_blocks(report: &mut Report, src: &Summary, dest: &Summary) {
             }
         }
     }
+    // Each is about the `ram` section (the handler that fails: "error while loading state
+    // for instance 0x0 of device 'ram'").
+    for d in &mut report.diagnostics[first..] {
+        d.vmsd = Some("ram".into());
+    }
 }
 
-/// A machine type without a version (`virt`, not `virt-7.2`) between different builds.
-fn unversioned(report: &mut Report, src: &StreamView, streams: &[&StreamView]) {
-    let Some(machine) = src.summary.configuration.as_ref().map(|c| c.machine.clone()) else { return };
-    let versioned = machine
-        .rsplit('-')
-        .next()
-        .is_some_and(|tail| tail.contains('.') && tail.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())));
-    if versioned {
-        return;
-    }
-    for dest in streams {
-        let versions: HashMap<&str, u32> = dest.summary.sections.iter().map(|s| (s.idstr.as_str(), s.version)).collect();
-        let differing = src
-            .summary
-            .sections
-            .iter()
-            .find(|s| versions.get(s.idstr.as_str()).is_some_and(|v| *v != s.version));
-        if let Some(s) = differing {
-            report.push(
-                Finding::MachineUnversioned {
-                    machine: machine.clone(),
-                    evidence: format!(
-                        "section \"{}\" is version {} in SRC and {} in DEST",
-                        s.idstr, s.version, versions[s.idstr.as_str()]
-                    ),
-                },
-                Certainty::Certain,
-            );
-            return;
-        }
-    }
+/// QEMU 7.2's vmdesc of an array of pointers whose first element is NULL: one `struct` entry
+/// with an empty struct and the marker's size for the whole array (hw/s390x/css.c `css`).
+fn undescribed_pointer_array(fields: &[vmdesc::VmdescField]) -> bool {
+    fields.iter().any(|f| {
+        (f.ty == "struct" && f.array_len.is_some_and(|n| n > 1) && f.nested.as_ref().is_some_and(|n| n.fields.is_empty() && n.vmsd_name.is_empty()))
+            || f.nested.as_ref().is_some_and(|n| undescribed_pointer_array(&n.fields))
+    })
 }

@@ -1,30 +1,38 @@
 //! `analyze STREAM --against DEST [--against DEST2]`: decodes the stream and each destination
 //! description (a `-dump-vmstate` file or a stream the destination wrote, told apart by
 //! content), runs the stream front end of the wire comparator ([`crate::check::stream`]) and
-//! renders its diagnostics with the shared renderers.
+//! hands its findings to the report layer ([`super::report::finish_with`]), like the dump
+//! checks.
 
 use super::analyze::{open_stream, AnalyzeArgs};
-use crate::check::stream::{check, Dest, Report, StreamView};
-use crate::cli::Format;
+use super::report::finish_with;
+use crate::check::stream::{check, Dest, StreamView};
 use crate::compressed::Content;
 use crate::dump::Dump;
+use crate::error::Error;
 use crate::exit;
 use crate::rename::RenameTable;
-use crate::render;
-use crate::render::json::{Check, Mode};
-use crate::stream::decode::{Decoder, NullSink, Summary};
+use crate::check::inventory::{FactsSink, StreamFacts};
+use crate::report::{CheckReport, EntityIndex, FindingView, Mode};
+use crate::stream::decode::{Decoder, Summary};
 use crate::stream::error::StreamError;
 use crate::stream::input::Input;
 use crate::wire::vmdesc::Vmdesc;
-use std::io::{IsTerminal, Write};
 use std::path::Path;
 
-/// A stream decoded for the check: its records and typed vmdesc.
+/// The stderr line of an `analyze` error.
+fn error_line(err: &Error) -> String {
+    format!("vmstate-check analyze: {err}")
+}
+
+/// A stream decoded for the check: its records, typed vmdesc and inventory facts.
 pub struct Decoded {
     /// Records seen.
     pub summary: Summary,
     /// The typed vmdesc.
     pub vmdesc: Option<Vmdesc>,
+    /// Sections and the `cpu` values QEMU checks on load.
+    pub facts: StreamFacts,
 }
 
 impl Decoded {
@@ -33,20 +41,25 @@ impl Decoded {
         StreamView {
             summary: &self.summary,
             vmdesc: self.vmdesc.as_ref(),
+            facts: &self.facts,
         }
     }
 }
 
-/// Decodes `input` leniently (subsection names as really sent); the error, if any, comes with
-/// what was seen before it.
+/// Decodes `input` leniently (subsection names as really sent), keeping the `cpu` values;
+/// the error, if any, comes with what was seen before it. The facts are unnamed
+/// ([`StreamFacts::file`] empty) until the caller names them.
 pub fn decode(input: Input) -> (Decoded, Result<(), StreamError>) {
-    let mut sink = NullSink;
-    let mut dec = Decoder::new(input, &mut sink);
-    dec.lenient = true;
-    let r = dec.run();
-    let vmdesc = dec.vmdesc.as_ref().and_then(|d| Vmdesc::parse(&d.json).ok());
-    let summary = std::mem::take(&mut dec.summary);
-    (Decoded { summary, vmdesc }, r)
+    let mut sink = FactsSink::default();
+    let (summary, vmdesc, r) = {
+        let mut dec = Decoder::new(input, &mut sink);
+        dec.lenient = true;
+        let r = dec.run();
+        let vmdesc = dec.vmdesc.as_ref().and_then(|d| Vmdesc::parse(&d.json).ok());
+        (std::mem::take(&mut dec.summary), vmdesc, r)
+    };
+    let facts = StreamFacts::new("", &summary, sink.cpus, r.is_ok());
+    (Decoded { summary, vmdesc, facts }, r)
 }
 
 enum Loaded {
@@ -71,7 +84,8 @@ fn load(path: &Path) -> Result<Loaded, u8> {
         }
         Ok(Content::MigrationStream) => {
             let input = open_stream(path)?;
-            let (decoded, r) = decode(input);
+            let (mut decoded, r) = decode(input);
+            decoded.facts.file = path.display().to_string();
             if let Err(e) = r {
                 eprintln!("vmstate-check analyze: {}: {e}", path.display());
                 return Err(exit::STREAM_ERROR);
@@ -91,6 +105,18 @@ fn load(path: &Path) -> Result<Loaded, u8> {
 
 /// Runs `analyze --against`; returns the exit code.
 pub fn run(args: &AnalyzeArgs, dests: &[std::path::PathBuf], input: Input) -> u8 {
+    let mode = Mode::precise(args.strict);
+    if let Some(message) = args.report.misuse(mode) {
+        super::print_error(&Error::BadArguments(message.to_owned()));
+        return exit::USAGE;
+    }
+    let baseline = match args.report.load_baseline() {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("{}", error_line(&e));
+            return e.exit_code();
+        }
+    };
     let mut loaded = Vec::with_capacity(dests.len());
     for d in dests {
         match load(d) {
@@ -98,12 +124,13 @@ pub fn run(args: &AnalyzeArgs, dests: &[std::path::PathBuf], input: Input) -> u8
             Err(code) => return code,
         }
     }
-    let (src, r) = decode(input);
-    let name = args.file.display();
-    if let Err(e) = &r {
-        // Report what could be checked before the damage, but the stream error wins.
-        eprintln!("vmstate-check analyze: {name}: {e}");
-    }
+    let (mut src, r) = decode(input);
+    src.facts.file = args.file.display().to_string();
+    // Report what could be checked before the damage, but the stream error wins.
+    let error = r.err().map(|source| Error::Stream {
+        file: args.file.clone(),
+        source,
+    });
     let views: Vec<Dest> = loaded
         .iter()
         .map(|l| match l {
@@ -112,53 +139,49 @@ pub fn run(args: &AnalyzeArgs, dests: &[std::path::PathBuf], input: Input) -> u8
         })
         .collect();
     let report = check(&src.view(), &views, &RenameTable::builtin());
-    let mode = if args.strict { Mode::Strict } else { Mode::Precise };
-    let stdout = std::io::stdout();
-    let color = args.color.enabled(stdout.is_terminal());
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    let dest_label = dests.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(" + ");
-    let written = write(&mut out, &report, &name.to_string(), &dest_label, args.format, mode, color)
-        .and_then(|()| out.flush());
-    if let Err(e) = written {
-        // A reader that went away (`| head`) still gets the verdict in the exit code.
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            eprintln!("vmstate-check analyze: cannot write output: {e}");
-            return exit::OUTPUT_ERROR;
-        }
+    // The wire entity of each stream section: the vmsd its vmdesc entry names, else the last
+    // component of the idstr (the comparator attaches it to most findings itself).
+    let mut index = EntityIndex::default();
+    for info in &src.summary.sections {
+        let named = info
+            .device
+            .and_then(|i| src.vmdesc.as_ref()?.devices.get(i))
+            .and_then(|d| d.vmsd_name.as_deref());
+        let vmsd =
+            named.unwrap_or_else(|| info.idstr.rsplit('/').next().unwrap_or(&info.idstr));
+        index.insert(&format!("{} ({})", info.idstr, info.section_id), vmsd, false);
     }
-    if r.is_err() {
-        return exit::STREAM_ERROR;
-    }
-    exit::count_to_code(report.diagnostics.iter().filter(|d| mode.counts(d)).count())
-}
-
-/// Renders the report with the shared renderers: `error[rule]: ...` lines and a summary
-/// line `STREAM -> DEST: N errors, M warnings ...`, or the checker's JSON report (`mode`:
-/// precise or strict, one check from the stream to the destination).
-pub fn write(
-    w: &mut dyn Write,
-    report: &Report,
-    stream: &str,
-    dest: &str,
-    format: Format,
-    mode: Mode,
-    color: bool,
-) -> std::io::Result<()> {
-    match format {
-        Format::Json => {
-            let check = Check {
-                src: stream.to_owned(),
-                dest: dest.to_owned(),
-                diagnostics: &report.diagnostics,
-            };
-            w.write_all(render::json::report(mode, &[check]).as_bytes())
+    let dest_label = dests
+        .iter()
+        .map(|d| d.display().to_string())
+        .collect::<Vec<_>>()
+        .join(" + ");
+    let check = CheckReport {
+        src: args.file.display().to_string(),
+        dest: dest_label,
+        entities: index.entities(),
+        sections_checked: Some(report.checked),
+        findings: report
+            .diagnostics
+            .into_iter()
+            .map(|d| FindingView::new(d, mode, &index))
+            .collect(),
+    };
+    let finished = finish_with(
+        &args.report,
+        args.force,
+        mode,
+        vec![check],
+        baseline.as_ref(),
+        error,
+        false,
+        error_line,
+    );
+    match finished {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("{}", error_line(&err));
+            err.exit_code()
         }
-        Format::Text => render::text::write_precise_checked(
-            w,
-            &format!("{stream} -> {dest}"),
-            &report.diagnostics,
-            Some(report.checked),
-            color,
-        ),
     }
 }

@@ -1,15 +1,17 @@
 //! Glue of `vmstate-check analyze`: arguments, opening the input, running the decoder
 //! ([`crate::stream`]) and rendering its output, warnings and errors.
 
-use crate::cli::{ColorChoice, Format};
+use crate::cli::report::ReportOpts;
+use crate::compressed::{Compression, Content};
+use crate::error::one_line;
 use crate::exit;
-use crate::stream::decode::{Decoder, NullSink, Sink};
+use crate::stream::decode::{Decoder, IterableState, NullSink, Sink, Warning};
 use crate::stream::error::{ErrorKind, StreamError};
 use crate::stream::extract::Extractor;
 use crate::stream::input::Input;
-use crate::stream::json::to_pretty;
+use crate::stream::json::{write_value, ValueWriter};
 use crate::stream::output::StateWriter;
-use crate::compressed::{Compression, Content};
+use crate::stream::ram::{Page, RamBlock};
 use clap::{Args, ValueEnum};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -27,22 +29,22 @@ for a VM started e.g. as
 The stream may be gzip- or xz-compressed (recognised by content, not by name) or come on
 standard input (FILE = -); mapped-ram streams need a plain file.";
 
-/// `analyze --help`: exit codes.
-pub const AFTER_HELP: &str = "\
-Exit codes:
-    0        decoded completely (--against: no problem)
-    1-255    --against only: number of errors (counted diagnostics), capped at 255
-    2        command-line usage error
-    252      output could not be written, or --extract would overwrite a file
-    253      the stream could not be decoded (truncated, corrupt, unsupported record, not a
-             stream: a -dump-vmstate file, a zstd file ...)
-    254      the input file (stream or dump) cannot be opened, or the dump is not valid
-An error always prints one line on stderr naming the file and the byte offset.
+/// `analyze --help`: exit codes and examples.
+pub const AFTER_HELP: &str = concat!(
+    "Without --against: 0 when the stream was decoded completely; 253 when it cannot be
+decoded (truncated, corrupt, unsupported record, not a stream: a -dump-vmstate file, a zstd
+file ...); 252 when --extract would overwrite a file; 2, 254 as below.
+With --against, the checker's codes:
+",
+    crate::exit_codes_help!(),
+    "
 
 Examples:
     vmstate-check analyze vm.mig                      # device state as JSON
     vmstate-check analyze --dump desc vm.mig.xz       # the vmdesc the stream carries
-    vmstate-check analyze --against new.json vm.mig   # will this VM load into that QEMU?";
+    vmstate-check analyze --against new.json vm.mig   # will this VM load into that QEMU?
+    vmstate-check analyze --against new.json vm.mig --format junit --baseline accepted.toml"
+);
 
 /// What `--dump` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -55,6 +57,7 @@ pub enum DumpKind {
 
 /// Arguments of `vmstate-check analyze`.
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("overwrites").args(["extract", "write_baseline"]).multiple(true)))]
 pub struct AnalyzeArgs {
     /// Migration stream file (`-` for standard input; mapped-ram streams need a file).
     pub file: PathBuf,
@@ -68,23 +71,21 @@ pub struct AnalyzeArgs {
     /// Write desc.json, state.json and one sparse file per RAM block into DIR.
     #[arg(short = 'x', long, value_name = "DIR")]
     pub extract: Option<PathBuf>,
-    /// Let --extract overwrite existing files.
-    #[arg(long, requires = "extract")]
+    /// Let --extract (or --write-baseline) overwrite existing files.
+    #[arg(long, requires = "overwrites")]
     pub force: bool,
     /// Check the stream against what the destination reads: its `-dump-vmstate` JSON, or a
     /// stream it wrote for the same machine and devices (told apart by content), or both
-    /// (give --against twice); the exit code is the number of counted problems (capped at 255).
+    /// (give --against twice); the exit code is the number of counted problems (capped at
+    /// 255), or see --exit-code.
     #[arg(long, value_name = "DEST.json|DEST.mig", conflicts_with_all = ["extract", "memory"])]
     pub against: Vec<PathBuf>,
-    /// With --against: `error[rule]: ...` lines and a summary, or the checker's JSON report.
-    #[arg(long, value_enum, default_value_t = Format::Text, requires = "against")]
-    pub format: Format,
     /// With --against: count warnings too (the stricter promise, as `--precise --strict`).
     #[arg(long, requires = "against")]
     pub strict: bool,
-    /// With --against: when to colour the text (auto = only on a terminal, NO_COLOR unset).
-    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN", requires = "against")]
-    pub color: ColorChoice,
+    /// With --against: output, baseline and exit-code options.
+    #[command(flatten)]
+    pub report: ReportOpts,
 }
 
 /// How many leading bytes are looked at to recognise a compressed or a wrong-kind input.
@@ -98,7 +99,7 @@ fn open(args: &AnalyzeArgs) -> Result<Input, u8> {
     open_stream(&args.file)
 }
 
-/// Opens the stream at `path` (`-` = standard input) as [`open`] describes.
+/// Opens the stream at `path` (`-` = standard input) as `open` describes.
 pub fn open_stream(path: &std::path::Path) -> Result<Input, u8> {
     let name = path.display();
     // Content that is not a migration stream (JSON, a foreign container) exits like any
@@ -116,12 +117,22 @@ pub fn open_stream(path: &std::path::Path) -> Result<Input, u8> {
         })?;
         std::fs::File::from(fd)
     } else {
-        std::fs::File::open(&path).map_err(|e| {
+        std::fs::File::open(path).map_err(|e| {
             eprintln!("vmstate-check analyze: cannot open {name}: {e}");
             exit::INPUT_ERROR
         })?
     };
-    let regular = file.metadata().map(|m| m.is_file()).unwrap_or(false);
+    let meta = file.metadata().map_err(|e| {
+        eprintln!("vmstate-check analyze: cannot read {name}: {e}");
+        exit::INPUT_ERROR
+    })?;
+    if meta.is_dir() {
+        eprintln!("vmstate-check analyze: {name}: is a directory, not a migration stream");
+        return Err(exit::INPUT_ERROR);
+    }
+    // Anything else that is not a regular file (a named pipe, `<(...)`, a terminal, a
+    // socket) is read front to back like standard input.
+    let regular = meta.is_file();
     if regular {
         // Sniff without moving the file position (stdin may be a file opened at an offset).
         use std::os::unix::fs::FileExt;
@@ -198,44 +209,138 @@ fn report(args: &AnalyzeArgs, e: &StreamError, partial: Option<&str>) -> u8 {
     exit::STREAM_ERROR
 }
 
-fn warn_all(args: &AnalyzeArgs, warnings: &[String]) {
-    for w in warnings {
-        eprintln!(
-            "vmstate-check analyze: {}: warning: {w}",
-            args.file.display()
+/// The command line's view of a decoding run: passes the data on to the real sink and
+/// renders what the decoder reports — `warning:` lines on stderr and, on a terminal, a
+/// progress bar.
+struct Rendered<'s> {
+    inner: &'s mut dyn Sink,
+    file: String,
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl<'s> Rendered<'s> {
+    fn new(args: &AnalyzeArgs, input: &Input, inner: &'s mut dyn Sink) -> Self {
+        let bar = input
+            .len()
+            .filter(|_| std::io::stderr().is_terminal())
+            .map(|len| {
+                let pb = indicatif::ProgressBar::new(len);
+                if let Ok(style) = indicatif::ProgressStyle::with_template(
+                    "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+                ) {
+                    pb.set_style(style);
+                }
+                pb
+            });
+        Rendered {
+            inner,
+            file: args.file.display().to_string(),
+            bar,
+        }
+    }
+}
+
+impl Sink for Rendered<'_> {
+    fn wants_pages(&self) -> bool {
+        self.inner.wants_pages()
+    }
+    fn ram_start(
+        &mut self,
+        key: &str,
+        blocks: &[RamBlock],
+        page_size: u64,
+    ) -> crate::stream::error::Result<()> {
+        self.inner.ram_start(key, blocks, page_size)
+    }
+    fn ram_page(
+        &mut self,
+        block: usize,
+        offset: u64,
+        page: Page<'_>,
+    ) -> crate::stream::error::Result<()> {
+        self.inner.ram_page(block, offset, page)
+    }
+    fn ram_end(&mut self) -> crate::stream::error::Result<()> {
+        self.inner.ram_end()
+    }
+    fn iterable_start(&mut self, key: &str) -> crate::stream::error::Result<()> {
+        self.inner.iterable_start(key)
+    }
+    fn iterable_end(
+        &mut self,
+        key: &str,
+        state: &IterableState,
+    ) -> crate::stream::error::Result<()> {
+        self.inner.iterable_end(key, state)
+    }
+    fn section_begin(&mut self, key: &str) -> crate::stream::error::Result<()> {
+        self.inner.section_begin(key)
+    }
+    fn values(&mut self) -> &mut dyn ValueWriter {
+        self.inner.values()
+    }
+    fn section_end(&mut self, key: &str) -> crate::stream::error::Result<()> {
+        self.inner.section_end(key)
+    }
+    fn warning(&mut self, warning: Warning) {
+        let line = format!(
+            "vmstate-check analyze: {}: warning: {}",
+            self.file,
+            one_line(&warning.to_string())
         );
+        match &self.bar {
+            Some(pb) => pb.suspend(|| eprintln!("{line}")),
+            None => eprintln!("{line}"),
+        }
+        self.inner.warning(warning);
+    }
+    fn progress(&mut self, offset: u64, total: Option<u64>) -> bool {
+        if let Some(pb) = &self.bar {
+            pb.set_position(offset);
+        }
+        self.inner.progress(offset, total)
+    }
+    fn finish(&mut self) -> crate::stream::error::Result<()> {
+        if let Some(pb) = self.bar.take() {
+            pb.finish_and_clear();
+        }
+        self.inner.finish()
     }
 }
 
-fn progress(input: &Input) -> Option<indicatif::ProgressBar> {
-    let len = input.len()?;
-    if !std::io::stderr().is_terminal() {
-        return None;
+/// Decodes the whole stream into `sink`, rendering warnings and progress.
+fn decode_into(
+    args: &AnalyzeArgs,
+    dec_input: DecodeFrom,
+    sink: &mut dyn Sink,
+) -> Result<(), StreamError> {
+    let (input, vmdesc) = match dec_input {
+        DecodeFrom::Start(i) => (i, None),
+        DecodeFrom::Probed(i, d) => (i, Some(d)),
+    };
+    let mut shown = Rendered::new(args, &input, sink);
+    let mut dec = Decoder::new(input, &mut shown);
+    if let Some(d) = vmdesc {
+        dec.set_vmdesc(d);
     }
-    let pb = indicatif::ProgressBar::new(len);
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-    ) {
-        pb.set_style(style);
-    }
-    Some(pb)
+    dec.run()
 }
 
-/// Decodes the whole stream into `sink` (with a progress bar on a terminal) and prints the
-/// decoder's warnings on stderr.
-fn decode_into(args: &AnalyzeArgs, input: Input, sink: &mut dyn Sink) -> Result<(), StreamError> {
-    let pb = progress(&input);
-    let mut dec = Decoder::new(input, sink);
-    if let Some(pb) = pb {
-        dec.set_progress(pb);
-    }
-    let r = dec.run();
-    warn_all(args, &dec.summary.warnings);
-    r
+/// Where a decoding run starts: at byte 0, or after a probe that read the header and
+/// looked for the vmdesc (whose result is reused).
+enum DecodeFrom {
+    Start(Input),
+    Probed(Input, Option<crate::stream::vmdesc::Vmdesc>),
 }
 
 /// Runs `analyze`; returns the process exit code.
 pub fn run(args: &AnalyzeArgs) -> u8 {
+    if args.against.is_empty() && args.report.any_given() {
+        super::print_error(&crate::error::Error::BadArguments(
+            "--format, --color, --quiet, --verbose, --baseline, --write-baseline and --exit-code need --against".to_owned(),
+        ));
+        return exit::USAGE;
+    }
     let input = match open(args) {
         Ok(i) => i,
         Err(code) => return code,
@@ -243,6 +348,7 @@ pub fn run(args: &AnalyzeArgs) -> u8 {
     if !args.against.is_empty() {
         return super::against::run(args, &args.against, input);
     }
+
     if let Some(dir) = &args.extract {
         return run_extract(args, dir, input);
     }
@@ -255,31 +361,22 @@ pub fn run(args: &AnalyzeArgs) -> u8 {
 fn run_desc(args: &AnalyzeArgs, input: Input) -> u8 {
     let mut sink = NullSink;
     let mut dec = Decoder::new(input, &mut sink);
-    let found = if dec.pos() == 0 && dec_seekable(&mut dec) {
-        dec.find_vmdesc().map(|d| d.is_some())
-    } else {
-        Ok(false)
-    };
-    let r = match found {
-        Ok(true) => Ok(()),
-        // Pipe: walk the stream until the vmdesc is reached.
-        Ok(false) => dec.run(),
-        Err(e) => Err(e),
-    };
-    if let Err(e) = r {
-        if dec.vmdesc.is_none() {
-            return report(args, &e, None);
+    let d = match dec.header_and_vmdesc() {
+        Ok(Some(d)) => d,
+        Ok(None) => {
+            eprintln!(
+                "vmstate-check analyze: {}: the stream has no vmdesc (suppress-vmdesc, postcopy or an aborted source)",
+                args.file.display()
+            );
+            return exit::STREAM_ERROR;
         }
-    }
-    let Some(d) = &dec.vmdesc else {
-        eprintln!(
-            "vmstate-check analyze: {}: the stream has no vmdesc (suppress-vmdesc, postcopy or an aborted source)",
-            args.file.display()
-        );
-        return exit::STREAM_ERROR;
+        Err(e) => return report(args, &e, None),
     };
-    let mut out = std::io::stdout().lock();
-    match writeln!(out, "{}", to_pretty(&d.json)).and_then(|_| out.flush()) {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let r = write_value(&mut out, &d.json, 0)
+        .and_then(|_| out.write_all(b"\n"))
+        .and_then(|_| out.flush());
+    match r {
         Ok(()) => exit::OK,
         // The reader went away (`| head`): stop quietly, as for the state output.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit::OK,
@@ -290,25 +387,18 @@ fn run_desc(args: &AnalyzeArgs, input: Input) -> u8 {
     }
 }
 
-/// True when the decoder's input supports random access (then the vmdesc is found directly).
-fn dec_seekable(dec: &mut Decoder<'_>) -> bool {
-    dec.seekable()
-}
-
 fn run_state(args: &AnalyzeArgs, input: Input) -> u8 {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
-    let mut writer = StateWriter::new(Some(&mut out), args.memory);
-    let r = decode_into(args, input, &mut writer);
-    let fin = writer.finish(true);
-    match (r, fin) {
-        (Err(e), _) => report(
+    let mut writer = StateWriter::new(Some(&mut out), args.memory).newline(true);
+    match decode_into(args, DecodeFrom::Start(input), &mut writer) {
+        Err(e) if !e.is_output() => report(
             args,
             &e,
             Some("the JSON printed holds what was decoded before this point"),
         ),
-        (Ok(()), Err(e)) => report(args, &e, None),
-        (Ok(()), Ok(())) => exit::OK,
+        Err(e) => report(args, &e, None),
+        Ok(()) => exit::OK,
     }
 }
 
@@ -319,30 +409,26 @@ fn run_extract(args: &AnalyzeArgs, dir: &std::path::Path, input: Input) -> u8 {
     };
     ex.reserve("desc.json");
     ex.reserve("state.json");
-    // The vmdesc first (files: found from the end; pipes: after the walk).
+    // The header, then the vmdesc first (files: found from the end; pipes: the rest is
+    // spilled to a temporary file and searched the same way).
     let mut null = NullSink;
     let mut probe = Decoder::new(input, &mut null);
-    let desc = if probe.seekable() {
-        match probe.find_vmdesc() {
-            Ok(d) => d.map(|d| d.json.clone()),
-            Err(e) => return report(args, &e, None),
-        }
-    } else {
-        None
-    };
-    let input = probe.into_input();
+    if let Err(e) = probe.header_and_vmdesc() {
+        return report(args, &e, None);
+    }
+    let (input, desc) = probe.into_input_and_vmdesc();
     // File names go to stdout as they are written (as upstream); a closed stdout is not
     // worth failing the extraction for.
     let announce = |name: &str| {
         let _ = writeln!(std::io::stdout(), "{name}");
     };
     if let Some(d) = &desc {
-        let r = ex
-            .create(std::path::Path::new("desc.json"))
-            .and_then(|mut f| {
-                f.write_all(to_pretty(d).as_bytes())
-                    .map_err(crate::stream::output::out_err)
-            });
+        let r = ex.create(std::path::Path::new("desc.json")).and_then(|f| {
+            let mut w = std::io::BufWriter::new(f);
+            write_value(&mut w, &d.json, 0)
+                .and_then(|_| w.flush())
+                .map_err(crate::stream::output::out_err)
+        });
         if let Err(e) = r {
             return report(args, &e, None);
         }
@@ -360,21 +446,20 @@ fn run_extract(args: &AnalyzeArgs, dir: &std::path::Path, input: Input) -> u8 {
     let first_block = ex.written.len();
     let mut state_out = std::io::BufWriter::new(state_file);
     let mut writer = StateWriter::new(Some(&mut state_out), false).with_extractor(ex);
-    let r = decode_into(args, input, &mut writer);
-    let fin = writer.finish(false);
+    let r = decode_into(args, DecodeFrom::Probed(input, desc), &mut writer);
     if let Some(ex) = writer.take_extractor() {
         for name in ex.written.iter().skip(first_block) {
             announce(name);
         }
     }
     announce("state.json");
-    match (r, fin) {
-        (Err(e), _) => report(
+    match r {
+        Err(e) if !e.is_output() => report(
             args,
             &e,
             Some("state.json holds what was decoded before this point"),
         ),
-        (Ok(()), Err(e)) => report(args, &e, None),
-        (Ok(()), Ok(())) => exit::OK,
+        Err(e) => report(args, &e, None),
+        Ok(()) => exit::OK,
     }
 }

@@ -40,7 +40,11 @@ pub fn man() -> Result<u8, Error> {
         clap_mangen::Man::new(command.clone()).render(page)?;
         for sub in command.get_subcommands() {
             // One section per subcommand: its description, options and exit codes.
-            writeln!(page, ".SH \"VMSTATE-CHECK {}\"", sub.get_name().to_uppercase())?;
+            writeln!(
+                page,
+                ".SH \"VMSTATE-CHECK {}\"",
+                sub.get_name().to_uppercase()
+            )?;
             let man = clap_mangen::Man::new(sub.clone());
             man.render_description_section(page)?;
             man.render_options_section(page)?;

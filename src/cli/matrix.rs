@@ -1,6 +1,6 @@
 //! Glue of `vmstate-check matrix`: which dumps to pair (same machine type across versions,
 //! two folders, or `--all-pairs`), loading them in parallel with each distinct content kept
-//! once ([`crate::check::matrix`]), and rendering every pair with the checker's renderers.
+//! once ([`crate::check::matrix`]), and reporting every pair through [`super::report::finish`].
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,8 +15,7 @@ use crate::check::matrix::{
 use crate::check::{compare_faithful, compare_precise};
 use crate::dump::{load_dump, Dump};
 use crate::error::{Error, InputError};
-use crate::exit;
-use crate::render::json::{Check, Mode};
+use crate::report::{CheckReport, EntityIndex, FindingView, Mode};
 
 /// `matrix --help`: what it does and how to make its input.
 pub const LONG_ABOUT: &str = "\
@@ -36,21 +35,18 @@ binary differ only in the machine name, so each distinct content is compared onc
 result reported for every pair.";
 
 /// `matrix --help`: exit codes and examples.
-pub const AFTER_HELP: &str = "\
-Exit codes:
-    0        compatible: nothing counted in any pair
-    1-255    number of counted problems over all pairs (capped at 255)
-    2        command-line usage error (e.g. a folder and a file)
-    252      output could not be written
-    254      a dump is missing, unreadable, not JSON or of the wrong shape; a folder holds two
-             different dumps of one machine type; a dump has no machine name (without
-             --all-pairs)
-An error always prints one line on stderr naming the file and the place.
+pub const AFTER_HELP: &str = concat!(
+    crate::exit_codes_help!(),
+    "
+The count is summed over all pairs. 2 also for e.g. a folder and a file; 254 also when a
+folder holds two different dumps of one machine type, or a dump has no machine name (without
+--all-pairs).
 
 Examples:
     vmstate-check matrix qemu-7.2/*.json qemu-10.0/*.json      # each machine type, both ways
     vmstate-check matrix qemu-7.2 qemu-10.0 --precise           # two folders
-    vmstate-check matrix a.json b.json c.json --all-pairs       # every ordered pair";
+    vmstate-check matrix a.json b.json c.json --all-pairs       # every ordered pair"
+);
 
 /// Arguments of `vmstate-check matrix`.
 #[derive(Debug, Args)]
@@ -69,8 +65,9 @@ pub struct MatrixArgs {
 
 /// Runs `matrix`; returns the exit code (counted problems over all pairs, capped).
 pub fn run(args: &MatrixArgs) -> Result<u8, Error> {
+    let mode = super::mode(&args.opts)?;
+    let baseline = args.opts.report.load_baseline()?;
     let renames = super::renames(&args.opts)?;
-    let mode = super::mode(&args.opts);
     let dirs = args.dumps.iter().filter(|p| p.is_dir()).count();
     let folders = match dirs {
         0 => None,
@@ -170,39 +167,42 @@ pub fn run(args: &MatrixArgs) -> Result<u8, Error> {
         Ok(()) => (pairs.len(), None),
         Err((at, failed)) => (at, Some(failed)),
     };
-    let findings: Vec<_> = pairs[..done]
+    // One entity index per distinct SRC content (dumps of one binary share it).
+    let mut indexes: std::collections::HashMap<usize, EntityIndex> = Default::default();
+    let mut report = |s: usize, d: usize, found: &[crate::check::Diagnostic]| {
+        let index = indexes
+            .entry(members[s].content)
+            .or_insert_with(|| EntityIndex::from_dump(matrix.dump(s)));
+        CheckReport {
+            src: members[s].file.display().to_string(),
+            dest: members[d].file.display().to_string(),
+            entities: index.entities(),
+            sections_checked: None,
+            findings: found
+                .iter()
+                .map(|diag| FindingView::new(diag.clone(), mode, index))
+                .collect(),
+        }
+    };
+    let mut checks: Vec<CheckReport> = pairs[..done]
         .iter()
-        .map(|&(s, d)| matrix.findings(s, d))
+        .map(|&(s, d)| report(s, d, &matrix.findings(s, d)))
         .collect();
-    let name = |i: usize| members[i].file.display().to_string();
-    let mut checks: Vec<Check> = pairs[..done]
-        .iter()
-        .zip(&findings)
-        .map(|(&(s, d), found)| Check {
-            src: name(s),
-            dest: name(d),
-            diagnostics: found,
-        })
-        .collect();
-    let mut problems: usize = findings
-        .iter()
-        .map(|f| f.iter().filter(|d| mode.counts(d)).count())
-        .sum();
-    if let Some(failed) = &failure {
+    let error = failure.map(|failed| {
         // The failing pair's findings before the error, as upstream prints them.
         let (s, d) = pairs[done];
-        checks.push(Check {
-            src: name(s),
-            dest: name(d),
-            diagnostics: &failed.diagnostics,
-        });
-        problems += failed.diagnostics.iter().filter(|d| mode.counts(d)).count();
-    }
-    super::write_report(&args.opts, mode, &checks, false)?;
-    if let Some(failed) = failure {
-        return Err(failed.error.into());
-    }
-    Ok(exit::count_to_code(problems))
+        checks.push(report(s, d, &failed.diagnostics));
+        failed.error.into()
+    });
+    super::report::finish(
+        &args.opts.report,
+        args.opts.force,
+        mode,
+        checks,
+        baseline.as_ref(),
+        error,
+        true,
+    )
 }
 
 /// The dumps of `dir`, sorted by name: its regular files named `*.json`, `*.json.gz` or

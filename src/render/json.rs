@@ -1,5 +1,6 @@
-//! A JSON report for CI: every finding with its rule, severity, whether it counts, a message
-//! and its typed fields, grouped by checked direction.
+//! LEGACY (compare-qemu, probe): the JSON of those two commands, predating the report layer
+//! (crate::report::json, schema/report.schema.json) that every checking command uses.
+//! TODO: move compare-qemu and probe onto report::Printer and delete this module.
 
 use serde::Serialize;
 
@@ -7,29 +8,7 @@ use crate::check::Diagnostic;
 
 use super::text::{explain, upstream_text};
 
-/// Which analysis produced the findings (decides what counts and which message is shown).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Mode {
-    /// Upstream's checks and counting; `message` is the upstream line.
-    Faithful,
-    /// The loading-rule analysis; errors count; `message` explains the break.
-    Precise,
-    /// The loading-rule analysis under the strict promise: warnings (renames, layouts that
-    /// depend on `field_exists`, unknown array lengths ...) count as well.
-    Strict,
-}
-
-impl Mode {
-    /// Whether `diag` counts towards the exit code in this mode.
-    pub fn counts(self, diag: &Diagnostic) -> bool {
-        match self {
-            Mode::Faithful => diag.counted_upstream(),
-            Mode::Precise => diag.counted(false),
-            Mode::Strict => diag.counted(true),
-        }
-    }
-}
+pub use crate::report::Mode;
 
 /// The findings of one direction (SRC → DEST).
 pub struct Check<'a> {

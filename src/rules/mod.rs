@@ -105,7 +105,9 @@ pub static RULES: &[Rule] = &[
         "a RAM block has another page size on DEST"),
     rule!("cpu_register_list_mismatch", Error, [Certain], [Stream],
         "the CPU register list SRC sends does not fit DEST's (ARM cpreg list)"),
-    rule!("machine_unversioned", Warning, [Certain], [Stream],
+    rule!("cpu_model_mismatch", Error, [Certain, Conditional], [Stream],
+        "SRC's CPU model (PowerPC PVR) is not one DEST's CPU accepts on load"),
+    rule!("machine_unversioned", Error, [Certain], [Stream],
         "an unversioned machine type between different QEMU builds: no compatibility promised"),
     rule!("field_renamed", Warning, [WireCompatible], [Dump, Stream],
         "the same bytes under another name: wire-compatible"),
@@ -199,6 +201,7 @@ mod tests {
     fn kinds_serialise_as_rule_ids() {
         let f = Finding::SectionMissing {
             section: "x".into(),
+            evidence: None,
         };
         let json = serde_json::to_value(crate::check::Diagnostic::from(f.clone())).unwrap();
         assert_eq!(json["kind"], f.rule());

@@ -1,13 +1,18 @@
 //! Record-by-record walk over a migration stream: header, configuration, commands, sections,
-//! RAM, EOF and vmdesc. Decoded data goes to a [`Sink`]; what was seen is kept in a
+//! RAM, EOF and vmdesc (migration/savevm.c `qemu_loadvm_state`, migration/ram.c
+//! `ram_load_precopy`, hw/s390x/s390-stattrib.c `cmma_load`, hw/ppc/spapr.c `htab_load`).
+//! Decoded data, warnings and progress go to a [`Sink`]; what was seen is kept in a
 //! [`Summary`] (used by `--against`).
 
 use super::device::PayloadDecoder;
-use super::error::{Result, StreamError};
+use super::error::{ErrorKind, Result, StreamError};
 use super::input::Input;
-use super::ram::{flags, MappedRam, Page, RamBlock};
+use super::json::DiscardValues;
+use super::ram::{flags, xbzrle_check, MappedRam, Page, RamBlock};
+pub use super::sink::{IterableState, NullSink, Sink, Warning};
 use super::vmdesc::{self, Vmdesc};
 use serde_json::Value;
+use std::collections::{HashMap, VecDeque};
 
 /// Stream magic "QEVM".
 pub const MAGIC: u32 = 0x5145_564d;
@@ -55,36 +60,8 @@ pub const COMMAND_NAMES: [&str; 12] = [
 const MAX_PACKAGED: u64 = 1 << 24;
 /// Upper bound on the number of RAM blocks, against endless block lists.
 const MAX_BLOCKS: usize = 1 << 16;
-/// Largest device state buffered from a pipe to reach the vmdesc.
-const MAX_PIPE_TAIL: u64 = 1 << 30;
-
-/// Receives decoded data in stream order.
-pub trait Sink {
-    /// True if page contents are needed (`--memory`, `--extract`); otherwise pages are skipped.
-    fn wants_pages(&self) -> bool {
-        false
-    }
-    /// The RAM block list (START section of `ram`); `key` is `"ram (ID)"`.
-    fn ram_start(&mut self, _key: &str, _blocks: &[RamBlock], _page_size: u64) -> Result<()> {
-        Ok(())
-    }
-    /// One page record of block `block` (index into the block list) at block offset `offset`.
-    fn ram_page(&mut self, _block: usize, _offset: u64, _page: Page<'_>) -> Result<()> {
-        Ok(())
-    }
-    /// The END section of `ram` has been read.
-    fn ram_end(&mut self) -> Result<()> {
-        Ok(())
-    }
-    /// A decoded non-RAM section (`key` is `"IDSTR (ID)"`).
-    fn section(&mut self, _key: &str, _value: Value) -> Result<()> {
-        Ok(())
-    }
-}
-
-/// A sink that keeps nothing (used by `--against` and `--dump desc` on pipes).
-pub struct NullSink;
-impl Sink for NullSink {}
+/// Records between two progress reports.
+const PROGRESS_EVERY: u64 = 8192;
 
 /// The configuration record.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -133,8 +110,6 @@ pub struct Summary {
     pub blocks: Vec<RamBlock>,
     /// Offset of the EOF record.
     pub eof: Option<u64>,
-    /// Non-fatal findings.
-    pub warnings: Vec<String>,
 }
 
 /// Page size to use when neither the vmdesc nor the configuration gives one.
@@ -150,6 +125,13 @@ struct RamState {
     page_buf: Vec<u8>,
 }
 
+/// An iterable handler other than `ram`, remembered from its START for its PART/END.
+struct Iterable {
+    key: String,
+    /// None for `ram` (its state is [`RamState`]).
+    state: Option<IterableState>,
+}
+
 /// Walks one stream.
 pub struct Decoder<'a> {
     input: Input,
@@ -157,16 +139,18 @@ pub struct Decoder<'a> {
     /// The vmdesc, once located.
     pub vmdesc: Option<Vmdesc>,
     vmdesc_searched: bool,
-    used_devices: Vec<bool>,
-    device_cursor: usize,
+    /// Unused vmdesc device entries per (name, instance id), in vmdesc order: FULL sections
+    /// take them in order (duplicate keys exist: 7.2 `slirp` 0/0).
+    unused_devices: HashMap<(String, u64), VecDeque<usize>>,
     /// Record-level findings.
     pub summary: Summary,
     ram: RamState,
     page_size: u64,
     page_size_known: bool,
-    /// Section id → (idstr, key) of START sections, for PART/END.
-    iterables: Vec<(u32, String, String)>,
-    progress: Option<indicatif::ProgressBar>,
+    /// Section id → the iterable handler that START named, for PART/END.
+    iterables: HashMap<u32, Iterable>,
+    /// Zero-size vmdesc elements still allowed (they cost work but no stream bytes).
+    empty_budget: u64,
     records: u64,
     /// Tolerate subsection names that differ from the vmdesc and record what was sent.
     pub lenient: bool,
@@ -181,23 +165,17 @@ impl<'a> Decoder<'a> {
             sink,
             vmdesc: None,
             vmdesc_searched: false,
-            used_devices: Vec::new(),
-            device_cursor: 0,
+            unused_devices: HashMap::new(),
             summary: Summary::default(),
             ram: RamState::default(),
             page_size: DEFAULT_PAGE_SIZE,
             page_size_known: false,
-            iterables: Vec::new(),
-            progress: None,
+            iterables: HashMap::new(),
+            empty_budget: 1 << 20,
             records: 0,
             lenient: false,
             package_depth: 0,
         }
-    }
-
-    /// Shows progress on this bar (caller decides whether stderr is a terminal).
-    pub fn set_progress(&mut self, pb: indicatif::ProgressBar) {
-        self.progress = Some(pb);
     }
 
     /// True when the input supports random access.
@@ -210,6 +188,40 @@ impl<'a> Decoder<'a> {
         self.input
     }
 
+    /// Gives back the input and the vmdesc found by a probe, for [`Decoder::set_vmdesc`].
+    pub fn into_input_and_vmdesc(self) -> (Input, Option<Vmdesc>) {
+        (self.input, self.vmdesc)
+    }
+
+    /// Uses a vmdesc found by an earlier probe of the same input instead of searching again.
+    pub fn set_vmdesc(&mut self, vmdesc: Option<Vmdesc>) {
+        self.vmdesc = vmdesc;
+        self.vmdesc_searched = true;
+        self.install_vmdesc();
+    }
+
+    /// Indexes the vmdesc devices by (name, instance id) and takes its page size.
+    fn install_vmdesc(&mut self) {
+        let Some(d) = &self.vmdesc else {
+            return;
+        };
+        self.unused_devices.clear();
+        for (i, dev) in d.devices().iter().enumerate() {
+            let name = dev.get("name").and_then(Value::as_str);
+            let inst = dev.get("instance_id").and_then(Value::as_u64);
+            if let (Some(name), Some(inst)) = (name, inst) {
+                self.unused_devices
+                    .entry((name.to_string(), inst))
+                    .or_default()
+                    .push_back(i);
+            }
+        }
+        if let Some(p) = d.page_size() {
+            self.page_size = p;
+            self.page_size_known = true;
+        }
+    }
+
     /// Current read offset.
     pub fn pos(&self) -> u64 {
         self.input.pos()
@@ -219,25 +231,24 @@ impl<'a> Decoder<'a> {
     pub fn find_vmdesc(&mut self) -> Result<Option<&Vmdesc>> {
         if !self.vmdesc_searched {
             self.vmdesc_searched = true;
-            self.input.buffer_rest(MAX_PIPE_TAIL)?;
+            self.input.buffer_rest()?;
             self.vmdesc = vmdesc::locate(&mut self.input)?;
-            if let Some(d) = &self.vmdesc {
-                self.used_devices = vec![false; d.devices().len()];
-                if let Some(p) = d.page_size() {
-                    self.page_size = p;
-                    self.page_size_known = true;
-                }
-            }
+            self.install_vmdesc();
         }
         Ok(self.vmdesc.as_ref())
     }
 
-    /// Decodes the whole stream.
-    pub fn run(&mut self) -> Result<()> {
-        // Files: find the vmdesc up front (page size, device layouts); pipes do it lazily.
-        if self.input.seekable() {
-            self.find_vmdesc()?;
+    /// Checks the file header (magic, version) and then locates the vmdesc: what `-d desc`
+    /// and `--extract` need before decoding, so that a file that is not a migration stream
+    /// is refused even when it happens to end like one.
+    pub fn header_and_vmdesc(&mut self) -> Result<Option<&Vmdesc>> {
+        if self.input.pos() == 0 {
+            self.header()?;
         }
+        self.find_vmdesc()
+    }
+
+    fn header(&mut self) -> Result<()> {
         let magic = self.input.be32()?;
         if magic != MAGIC {
             return Err(StreamError::invalid(
@@ -253,6 +264,24 @@ impl<'a> Decoder<'a> {
                 4,
                 format!("stream version {version} (only version 3 exists; 2 is the obsolete compat format)"),
             ));
+        }
+        Ok(())
+    }
+
+    /// Decodes the whole stream; the sink's `finish` comes last, also after an error.
+    pub fn run(&mut self) -> Result<()> {
+        let r = self.run_inner();
+        let fin = self.sink.finish();
+        r.and(fin)
+    }
+
+    fn run_inner(&mut self) -> Result<()> {
+        if self.input.pos() == 0 {
+            self.header()?;
+        }
+        // Files: find the vmdesc up front (page size, device layouts); pipes do it lazily.
+        if self.input.seekable() {
+            self.find_vmdesc()?;
         }
         if self.input.peek_u8()? == Some(rec::CONFIGURATION) {
             self.input.u8()?;
@@ -271,11 +300,7 @@ impl<'a> Decoder<'a> {
             }
             self.summary.configuration = Some(cfg);
         }
-        self.records()?;
-        if let Some(pb) = &self.progress {
-            pb.finish_and_clear();
-        }
-        Ok(())
+        self.records()
     }
 
     fn capability(&self, name: &str) -> bool {
@@ -337,23 +362,30 @@ impl<'a> Decoder<'a> {
                             format!("unknown configuration subsection '{other}'"),
                         ));
                     };
-                    PayloadDecoder::new(&mut self.input).vmsd(&desc)?;
-                    self.summary
-                        .warnings
-                        .push(format!("configuration subsection '{other}' skipped"));
+                    let mut discard = DiscardValues;
+                    let mut pd = PayloadDecoder::new(&mut self.input, &mut discard);
+                    pd.empty_budget = self.empty_budget;
+                    let r = pd.vmsd(&desc);
+                    self.empty_budget = pd.empty_budget;
+                    r?;
+                    self.sink.warning(Warning::ConfigurationSubsection {
+                        name: other.to_string(),
+                    });
                 }
             }
         }
         Ok(cfg)
     }
 
-    fn tick(&mut self) {
+    fn tick(&mut self) -> Result<()> {
         self.records += 1;
-        if self.records.is_multiple_of(8192) {
-            if let Some(pb) = &self.progress {
-                pb.set_position(self.input.pos());
+        if self.records % PROGRESS_EVERY == 0 {
+            let pos = self.input.pos();
+            if !self.sink.progress(pos, self.input.len()) {
+                return Err(StreamError::new(pos, ErrorKind::Stopped));
             }
         }
+        Ok(())
     }
 
     /// Record loop; returns at EOF (or at the end of a nested PACKAGED stream).
@@ -372,7 +404,7 @@ impl<'a> Decoder<'a> {
                 ));
             };
             self.input.u8()?;
-            self.tick();
+            self.tick()?;
             match ty {
                 rec::EOF => {
                     if nested {
@@ -434,17 +466,15 @@ impl<'a> Decoder<'a> {
                 self.vmdesc = Some(Vmdesc { offset: at, json });
                 self.vmdesc_searched = true;
                 if self.input.peek_u8()?.is_some() {
-                    self.summary.warnings.push(format!(
-                        "bytes after the vmdesc at offset {}",
-                        self.input.pos()
-                    ));
+                    self.sink.warning(Warning::BytesAfterVmdesc {
+                        offset: self.input.pos(),
+                    });
                 }
                 Ok(())
             }
-            Some(b) => {
-                self.summary.warnings.push(format!(
-                    "unexpected byte 0x{b:02x} after the EOF record at offset {at} (ignored)"
-                ));
+            Some(byte) => {
+                self.sink
+                    .warning(Warning::ByteAfterEof { offset: at, byte });
                 Ok(())
             }
         }
@@ -483,8 +513,6 @@ impl<'a> Decoder<'a> {
             subsections: Vec::new(),
         };
         if ty == rec::START {
-            self.iterables
-                .push((section_id, idstr.clone(), key.clone()));
             self.summary.sections.push(info);
             if idstr == "ram" {
                 if version != 4 {
@@ -494,11 +522,54 @@ impl<'a> Decoder<'a> {
                     )
                     .in_section(&key));
                 }
+                self.iterables.insert(
+                    section_id,
+                    Iterable {
+                        key: key.clone(),
+                        state: None,
+                    },
+                );
                 self.ram.section_id = Some(section_id);
                 self.ram.key = key.clone();
                 self.ram_records(true).map_err(|e| e.in_section(&key))?;
             } else {
-                self.other_iterable(&idstr, &key, true)?;
+                let state = match idstr.as_str() {
+                    "s390-storage_attributes" if version == 0 => IterableState::StorageAttributes {
+                        runs: 0,
+                        pages: 0,
+                        end_gfn: 0,
+                        done: false,
+                    },
+                    "spapr/htab" if version == 1 => IterableState::HashPageTable {
+                        shift: None,
+                        chunks: 0,
+                        valid: 0,
+                        invalid: 0,
+                    },
+                    "s390-storage_attributes" | "spapr/htab" => {
+                        return Err(StreamError::unsupported(
+                            at,
+                            format!("section '{idstr}' version {version} (QEMU writes and loads only version {})",
+                                if idstr == "spapr/htab" { 1 } else { 0 }),
+                        )
+                        .in_section(&key))
+                    }
+                    _ => {
+                        return Err(StreamError::unsupported(
+                            self.input.pos(),
+                            format!("iterable section '{idstr}' has no vmdesc entry and its encoding is not known to this reader"),
+                        )
+                        .in_section(&key))
+                    }
+                };
+                self.sink.iterable_start(&key)?;
+                let mut it = Iterable {
+                    key: key.clone(),
+                    state: Some(state),
+                };
+                let r = self.iterable_records(&mut it, true);
+                self.iterables.insert(section_id, it);
+                r.map_err(|e| e.in_section(&key))?;
             }
             return self.footer(section_id, &key);
         }
@@ -521,124 +592,224 @@ impl<'a> Decoder<'a> {
             )
             .in_section(&key));
         };
-        let desc = self
-            .vmdesc
-            .as_ref()
-            .and_then(|d| d.devices().get(dev))
-            .cloned()
-            .unwrap_or(Value::Null);
+        let Some(desc) = self.vmdesc.as_ref().and_then(|d| d.devices().get(dev)) else {
+            return Err(StreamError::invalid(at, "vmdesc device entry vanished"));
+        };
         if let Some(v) = desc.get("version").and_then(Value::as_u64) {
             if v != version as u64 {
-                self.summary.warnings.push(format!(
-                    "section '{key}': stream version {version}, vmdesc version {v}"
-                ));
+                self.sink.warning(Warning::SectionVersion {
+                    section: key.clone(),
+                    stream: version,
+                    vmdesc: v,
+                });
             }
         }
+        let size = desc.get("size").and_then(Value::as_u64);
         let start = self.input.pos();
-        let mut pd = PayloadDecoder::new(&mut self.input);
+        self.sink.section_begin(&key)?;
+        let mut pd = PayloadDecoder::new(&mut self.input, self.sink.values());
         pd.lenient = self.lenient;
-        let r = pd.vmsd(&desc);
+        pd.footer_id = Some(section_id);
+        pd.empty_budget = self.empty_budget;
+        let r = pd.vmsd(desc);
+        self.empty_budget = pd.empty_budget;
         let warnings = std::mem::take(&mut pd.warnings);
         if self.lenient {
             info.subsections = std::mem::take(&mut pd.subsections_seen);
         }
-        self.summary.warnings.extend(warnings);
         self.summary.sections.push(info);
-        let obj = r.map_err(|e| e.in_section(&key))?;
-        if let Some(size) = desc.get("size").and_then(Value::as_u64) {
+        r.map_err(|e| e.in_section(&key))?;
+        self.sink.section_end(&key)?;
+        for w in warnings {
+            self.sink.warning(Warning::Payload {
+                section: key.clone(),
+                warning: w,
+            });
+        }
+        if let Some(size) = size {
             let used = self.input.pos() - start;
             if used != size {
-                self.summary.warnings.push(format!(
-                    "section '{key}': vmdesc size {size}, decoded {used} bytes"
-                ));
+                self.sink.warning(Warning::SectionSize {
+                    section: key.clone(),
+                    vmdesc: size,
+                    decoded: used,
+                });
             }
         }
-        self.sink.section(&key, Value::Object(obj))?;
         self.footer(section_id, &key)
     }
 
-    /// Picks the vmdesc device entry of a FULL section: the next unused entry if it matches
-    /// (duplicate idstr/instance pairs are matched in order), else the first unused match.
+    /// Picks the vmdesc device entry of a FULL section: the first unused entry with its name
+    /// and instance id (duplicate pairs are taken in vmdesc order). Constant time per
+    /// section, so a stream of many sections stays linear.
     fn match_device(&mut self, idstr: &str, instance: u32) -> Option<usize> {
-        let devices = self.vmdesc.as_ref()?.devices();
-        let matches = |d: &Value| {
-            d.get("name").and_then(Value::as_str) == Some(idstr)
-                && d.get("instance_id").and_then(Value::as_u64) == Some(instance as u64)
-        };
-        let pick = if self.device_cursor < devices.len()
-            && !self.used_devices[self.device_cursor]
-            && matches(&devices[self.device_cursor])
-        {
-            Some(self.device_cursor)
-        } else {
-            (0..devices.len()).find(|&i| !self.used_devices[i] && matches(&devices[i]))
-        };
-        if let Some(i) = pick {
-            self.used_devices[i] = true;
-            self.device_cursor = i + 1;
-        }
-        pick
+        self.unused_devices
+            .get_mut(&(idstr.to_string(), instance as u64))?
+            .pop_front()
     }
 
     fn section_part_end(&mut self, at: u64, ty: u8) -> Result<()> {
         let section_id = self.input.be32()?;
-        let Some((_, idstr, key)) = self
-            .iterables
-            .iter()
-            .find(|(id, _, _)| *id == section_id)
-            .cloned()
-        else {
+        let Some(mut it) = self.iterables.remove(&section_id) else {
             return Err(StreamError::invalid(
                 at,
                 format!("PART/END record for section id {section_id} without a START"),
             ));
         };
-        if idstr == "ram" {
-            self.ram_records(false).map_err(|e| e.in_section(&key))?;
-            if ty == rec::END {
-                self.sink.ram_end()?;
-            }
+        let key = it.key.clone();
+        let r = if it.state.is_none() {
+            self.ram_records(false).and_then(|()| {
+                if ty == rec::END {
+                    self.sink.ram_end()
+                } else {
+                    Ok(())
+                }
+            })
         } else {
-            self.other_iterable(&idstr, &key, false)?;
+            self.iterable_records(&mut it, false)
+                .and_then(|()| match &it.state {
+                    Some(state) if ty == rec::END => self.sink.iterable_end(&key, state),
+                    _ => Ok(()),
+                })
+        };
+        // An END closes the handler: a later PART/END for its id has no START.
+        if ty != rec::END {
+            self.iterables.insert(section_id, it);
         }
+        r.map_err(|e| e.in_section(&key))?;
         self.footer(section_id, &key)
     }
 
-    fn other_iterable(&mut self, idstr: &str, key: &str, start: bool) -> Result<()> {
-        if idstr == "spapr/htab" {
-            self.htab().map_err(|e| e.in_section(key))?;
-            if start {
-                // No vmdesc entry describes it; upstream prints an empty string too.
-                self.sink.section(key, Value::String(String::new()))?;
-                self.summary.warnings.push(format!(
-                    "section '{key}' (hash page table) skipped by its framing"
-                ));
-            }
-            return Ok(());
+    /// The payload of one START/PART/END section of an iterable handler other than `ram`.
+    fn iterable_records(&mut self, it: &mut Iterable, start: bool) -> Result<()> {
+        match &mut it.state {
+            Some(state @ IterableState::StorageAttributes { .. }) => self.storage_attributes(state),
+            Some(state @ IterableState::HashPageTable { .. }) => self.htab(state, start),
+            None => Ok(()),
         }
-        Err(StreamError::unsupported(
-            self.input.pos(),
-            format!("iterable section '{idstr}' has no vmdesc entry and its encoding is not known to this reader"),
-        )
-        .in_section(key))
     }
 
-    /// `spapr/htab` (hw/ppc/spapr.c `htab_save_*`): be32 header: -1 = no hash table,
-    /// non-zero = the table's shift (first section), 0 = chunks of (be32 index, be16 valid,
-    /// be16 invalid, valid × 16 bytes of HPTEs) up to an all-zero end marker.
-    fn htab(&mut self) -> Result<()> {
+    /// `s390-storage_attributes` (hw/s390x/s390-stattrib.c `cmma_save`, `cmma_load`): be64
+    /// words whose bits below the target page size are flags, up to EOS: MORE = the page
+    /// number in the upper bits, be64 count, then one attribute byte per page; DONE after
+    /// the final pass; ERROR = the source could not read them (the load fails).
+    fn storage_attributes(&mut self, state: &mut IterableState) -> Result<()> {
+        const EOS: u64 = 0x01;
+        const MORE: u64 = 0x02;
+        const ERROR: u64 = 0x04;
+        const DONE: u64 = 0x08;
+        let IterableState::StorageAttributes {
+            runs,
+            pages,
+            end_gfn,
+            done,
+        } = state
+        else {
+            return Ok(());
+        };
+        let mask = self.page_size - 1;
+        loop {
+            let at = self.input.pos();
+            let word = self.input.be64()?;
+            self.tick()?;
+            match word & mask {
+                EOS => return Ok(()),
+                DONE => *done = true,
+                MORE => {
+                    let gfn = (word & !mask) / self.page_size;
+                    let count = self.input.be64()?;
+                    let end = gfn.checked_add(count).ok_or_else(|| {
+                        StreamError::invalid(at, format!("storage attributes for {count} pages from page 0x{gfn:x} overflow"))
+                    })?;
+                    self.input.skip(count)?;
+                    *runs += 1;
+                    *pages += count;
+                    *end_gfn = (*end_gfn).max(end);
+                }
+                ERROR => {
+                    return Err(StreamError::invalid(
+                        at,
+                        "the source reported its storage attributes incomplete (the load fails: 'Storage attributes data is incomplete')",
+                    ))
+                }
+                other => {
+                    return Err(StreamError::invalid(
+                        at,
+                        format!("unexpected storage attribute flags 0x{other:x}"),
+                    ))
+                }
+            }
+        }
+    }
+
+    /// `spapr/htab` (hw/ppc/spapr.c `htab_save_setup`, `htab_save_iterate`,
+    /// `htab_save_complete`, `htab_load`): be32 header: -1 = no hash table (radix guest),
+    /// non-zero = log2 of the table size (the START section: nothing follows), 0 = chunks of
+    /// (be32 index, be16 valid, be16 invalid, valid × 16 bytes of HPTEs) up to an all-zero
+    /// end marker. Each chunk must lie inside the table, as `htab_load` checks.
+    fn htab(&mut self, state: &mut IterableState, start: bool) -> Result<()> {
+        const HPTE_SIZE: u64 = 16;
+        let IterableState::HashPageTable {
+            shift,
+            chunks,
+            valid,
+            invalid,
+        } = state
+        else {
+            return Ok(());
+        };
+        let at = self.input.pos();
         let hdr = self.input.be32()?;
-        if hdr != 0 {
+        if hdr == u32::MAX {
+            *shift = None;
             return Ok(());
         }
+        if hdr != 0 {
+            // QEMU reallocates the table to this size (spapr_reallocate_hpt); sane orders
+            // lie between 2^18 (256 KiB, the minimum) and 2^46.
+            if !(18..=46).contains(&hdr) {
+                return Err(StreamError::invalid(
+                    at,
+                    format!("hash page table order {hdr} (QEMU allocates 2^18 .. 2^46 bytes)"),
+                ));
+            }
+            *shift = Some(hdr);
+            return Ok(());
+        }
+        if start {
+            return Err(StreamError::invalid(
+                at,
+                "hash page table chunks in the START section (QEMU sends the table size first)",
+            ));
+        }
+        let Some(order) = *shift else {
+            return Err(StreamError::invalid(
+                at,
+                "hash page table chunks, but the source announced no hash table",
+            ));
+        };
+        let slots = (1u64 << order) / HPTE_SIZE;
         loop {
-            let index = self.input.be32()?;
+            let at = self.input.pos();
+            let index = self.input.be32()? as u64;
             let n_valid = self.input.be16()? as u64;
-            let n_invalid = self.input.be16()?;
+            let n_invalid = self.input.be16()? as u64;
+            self.tick()?;
             if index == 0 && n_valid == 0 && n_invalid == 0 {
                 return Ok(());
             }
-            self.input.skip(n_valid * 16)?;
+            if index + n_valid + n_invalid > slots {
+                return Err(StreamError::invalid(
+                    at,
+                    format!(
+                        "hash page table chunk at index {index} ({n_valid}+{n_invalid} entries) outside the table of {slots} entries (htab_shift {order}); QEMU refuses it ('htab_load() bad index')"
+                    ),
+                ));
+            }
+            self.input.skip(n_valid * HPTE_SIZE)?;
+            *chunks += 1;
+            *valid += n_valid;
+            *invalid += n_invalid;
         }
     }
 
@@ -767,7 +938,7 @@ impl<'a> Decoder<'a> {
         loop {
             let at = self.input.pos();
             let word = self.input.be64()?;
-            self.tick();
+            self.tick()?;
             let fl = word & mask;
             let addr = word & !mask;
             match fl & !flags::CONTINUE {
@@ -819,6 +990,12 @@ impl<'a> Decoder<'a> {
                         ));
                     }
                     let delta = self.input.bytes(n, self.page_size)?;
+                    if let Err(why) = xbzrle_check(&delta, self.page_size as usize) {
+                        return Err(StreamError::invalid(
+                            at,
+                            format!("malformed XBZRLE delta for page 0x{addr:x}: {why}"),
+                        ));
+                    }
                     self.sink.ram_page(b, addr, Page::Xbzrle(&delta))?;
                 }
                 flags::COMPRESS_PAGE => {

@@ -7,7 +7,8 @@
 
 use super::error::{Result, StreamError};
 use super::input::Input;
-use serde_json::{Map, Value};
+use super::json::ValueWriter;
+use serde_json::Value;
 
 /// Largest single field element accepted (the vmdesc is input too).
 const MAX_ELEMENT: u64 = 64 << 20;
@@ -63,18 +64,133 @@ pub fn int_type(ty: &str) -> Option<(usize, bool)> {
     Some((width, signed))
 }
 
-/// Decoder of one section payload; keeps the field path for error messages.
+/// Largest element count of one zero-size array entry, and the budget of zero-size elements
+/// per stream: such elements cost work but consume no stream bytes, so a hostile vmdesc
+/// could otherwise ask for billions of them.
+const MAX_EMPTY_ELEMENTS: u64 = 1 << 20;
+/// Largest array of pointers resolved by the section footer (QEMU 7.2 vmdesc quirk).
+const MAX_POINTER_ARRAY: u64 = 1 << 16;
+/// Furthest the footer of such a section is looked for.
+const MAX_POINTER_WINDOW: u64 = 4 << 20;
+
+/// A non-fatal oddity met while decoding a payload, located in the stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PayloadWarning {
+    /// A nested struct read another number of bytes than its vmdesc `size`.
+    StructSize {
+        /// Field path.
+        path: String,
+        /// Offset of the struct.
+        offset: u64,
+        /// Size in the vmdesc.
+        vmdesc: u64,
+        /// Bytes its description read.
+        decoded: u64,
+    },
+    /// A subsection carries another name than the vmdesc entry used to decode it.
+    SubsectionName {
+        /// Offset of the subsection marker.
+        offset: u64,
+        /// Name in the stream.
+        stream: String,
+        /// Name in the vmdesc.
+        vmdesc: String,
+    },
+    /// A subsection carries another version than its vmdesc entry.
+    SubsectionVersion {
+        /// Offset of the subsection marker.
+        offset: u64,
+        /// Subsection name.
+        name: String,
+        /// Version in the stream.
+        stream: u32,
+        /// Version in the vmdesc.
+        vmdesc: u64,
+    },
+    /// QEMU 7.2's vmdesc of an array of pointers whose first element is NULL describes every
+    /// element as an empty struct of one byte; the elements were read by QEMU's own rule
+    /// (`VMS_ARRAY_OF_POINTER`: a NULL element is the byte 0x30, a set one its struct) and
+    /// the array's end was found by the section footer.
+    PointerArray {
+        /// Field path.
+        path: String,
+        /// Offset of the array.
+        offset: u64,
+        /// Elements declared.
+        elements: u64,
+        /// Set (non-NULL) elements found.
+        set: u64,
+        /// Bytes of each set element.
+        element_size: u64,
+        /// Offset of the section footer that ends the section.
+        footer: u64,
+    },
+}
+
+impl std::fmt::Display for PayloadWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PayloadWarning::StructSize {
+                path,
+                offset,
+                vmdesc,
+                decoded,
+            } => write!(
+                f,
+                "field '{path}' at offset {offset}: vmdesc size {vmdesc}, nested description read {decoded} bytes"
+            ),
+            PayloadWarning::SubsectionName {
+                offset,
+                stream,
+                vmdesc,
+            } => write!(
+                f,
+                "subsection '{stream}' at offset {offset} in the stream, the vmdesc lists '{vmdesc}' (decoded with the vmdesc layout)"
+            ),
+            PayloadWarning::SubsectionVersion {
+                offset,
+                name,
+                stream,
+                vmdesc,
+            } => write!(
+                f,
+                "subsection '{name}' at offset {offset}: stream version {stream}, vmdesc version {vmdesc}"
+            ),
+            PayloadWarning::PointerArray {
+                path,
+                offset,
+                elements,
+                set,
+                element_size,
+                footer,
+            } => write!(
+                f,
+                "field '{path}' at offset {offset}: the vmdesc describes {elements} elements as empty structs of 1 byte (QEMU 7.2 vmdesc of an array of pointers); read by QEMU's rule for arrays of pointers instead: {} NULL (0x30 markers) and {set} set of {element_size} bytes each (shown as raw bytes), the section footer at offset {footer} confirming the length",
+                elements - set
+            ),
+        }
+    }
+}
+
+/// Decoder of one section payload; keeps the field path for error messages and writes the
+/// decoded values to a [`ValueWriter`] as it reads them.
 pub struct PayloadDecoder<'a> {
     input: &'a mut Input,
+    out: &'a mut dyn ValueWriter,
     path: Vec<String>,
-    /// Non-fatal oddities (struct size disagreeing with its nested description ...).
-    pub warnings: Vec<String>,
+    /// Non-fatal oddities, in stream order.
+    pub warnings: Vec<PayloadWarning>,
     /// Accept a subsection whose name in the stream differs from the vmdesc (the layout of
     /// the vmdesc entry is still used); `--against` needs the names really sent.
     pub lenient: bool,
     /// Subsections met: (nesting depth, vmdesc name, name in the stream, version in the
     /// stream), in stream order.
     pub subsections_seen: Vec<(usize, String, String, u32)>,
+    /// Section id of the FULL section being decoded, so an array of pointers described
+    /// wrongly by a QEMU 7.2 vmdesc can be measured up to the section footer.
+    pub footer_id: Option<u32>,
+    /// Zero-size elements still allowed (shared over a stream by the caller).
+    pub empty_budget: u64,
 }
 
 fn str_key<'v>(v: &'v Value, key: &str) -> Option<&'v str> {
@@ -88,15 +204,58 @@ fn arr_key<'v>(v: &'v Value, key: &str) -> &'v [Value] {
         .unwrap_or(&[])
 }
 
+/// Elements of one vmdesc field entry (`array_len`, else one).
+fn element_count(f: &Value) -> u64 {
+    f.get("array_len").and_then(Value::as_u64).unwrap_or(1)
+}
+
+/// True for QEMU 7.2's description of an array of pointers whose first element is NULL:
+/// type struct, an empty struct description (no fields), one byte.
+fn is_null_pointer_struct(f: &Value) -> bool {
+    str_key(f, "type") == Some("struct")
+        && f.get("size").and_then(Value::as_u64) == Some(1)
+        && f.get("struct").is_some_and(|s| {
+            s.as_object().is_some_and(|o| !o.contains_key("fields"))
+                || (arr_key(s, "fields").is_empty() && arr_key(s, "subsections").is_empty())
+        })
+}
+
+/// Bytes a vmsd description occupies on the wire when that is fixed by the vmdesc alone
+/// (fields with sizes, subsections with their headers); None when it is not.
+fn fixed_size(desc: &Value) -> Option<u64> {
+    let mut total: u64 = 0;
+    for f in arr_key(desc, "fields") {
+        let size = f.get("size")?.as_u64()?;
+        if is_null_pointer_struct(f) || str_key(f, "type") == Some("capability") {
+            return None;
+        }
+        let n = f.get("array_len").and_then(Value::as_u64).unwrap_or(1);
+        total = total.checked_add(size.checked_mul(n)?)?;
+    }
+    for s in arr_key(desc, "subsections") {
+        let name = str_key(s, "vmsd_name")?;
+        total = total.checked_add(6 + name.len() as u64)?;
+        total = total.checked_add(fixed_size(s)?)?;
+    }
+    Some(total)
+}
+
+fn io_err(e: std::io::Error) -> StreamError {
+    super::output::out_err(e)
+}
+
 impl<'a> PayloadDecoder<'a> {
-    /// Decoder reading from `input` at its current position.
-    pub fn new(input: &'a mut Input) -> Self {
+    /// Decoder reading from `input` at its current position, writing values to `out`.
+    pub fn new(input: &'a mut Input, out: &'a mut dyn ValueWriter) -> Self {
         PayloadDecoder {
             input,
+            out,
             path: Vec::new(),
             warnings: Vec::new(),
             lenient: false,
             subsections_seen: Vec::new(),
+            footer_id: None,
+            empty_budget: MAX_EMPTY_ELEMENTS,
         }
     }
 
@@ -110,64 +269,204 @@ impl<'a> PayloadDecoder<'a> {
     }
 
     /// Decodes a vmsd payload (fields, then subsections) described by `desc`, which is a
-    /// vmdesc device, struct or subsection object.
-    pub fn vmsd(&mut self, desc: &Value) -> Result<Map<String, Value>> {
-        let mut obj = Map::new();
-        self.fields(arr_key(desc, "fields"), &mut obj)?;
-        self.subsections(arr_key(desc, "subsections"), &mut obj)?;
-        Ok(obj)
+    /// vmdesc device, struct or subsection object, and writes it as one object.
+    pub fn vmsd(&mut self, desc: &Value) -> Result<()> {
+        self.out.begin_object().map_err(io_err)?;
+        // A section's own payload is followed by nothing but its footer.
+        let tail = (self.path.is_empty() && self.footer_id.is_some()).then_some(0);
+        self.vmsd_entries(desc, tail)?;
+        self.out.end_object().map_err(io_err)
     }
 
-    fn fields(&mut self, fields: &[Value], obj: &mut Map<String, Value>) -> Result<()> {
-        let mut prev: Option<(&str, bool)> = None;
-        for f in fields {
+    /// The entries of a vmsd object; `tail` is what follows it inside the section when known
+    /// (for measuring an array of pointers against the footer).
+    fn vmsd_entries(&mut self, desc: &Value, tail: Option<u64>) -> Result<()> {
+        let subs = arr_key(desc, "subsections");
+        self.fields(arr_key(desc, "fields"), subs, tail)?;
+        self.subsections(subs)
+    }
+
+    /// Bytes that follow field `fields[next - 1]` up to the end of its section, when the
+    /// vmdesc fixes them: the rest of the fields, the subsections, then `tail`. Only asked
+    /// for the rare array of pointers, so the common path stays linear.
+    fn bytes_after(
+        fields: &[Value],
+        next: usize,
+        subs: &[Value],
+        tail: Option<u64>,
+    ) -> Option<u64> {
+        let mut sum = tail?;
+        for g in &fields[next..] {
+            let n = g.get("array_len").and_then(Value::as_u64).unwrap_or(1);
+            let sz = g.get("size").and_then(Value::as_u64)?;
+            if is_null_pointer_struct(g) || str_key(g, "type") == Some("capability") {
+                return None;
+            }
+            sum = sum.checked_add(sz.checked_mul(n)?)?;
+        }
+        for s in subs {
+            let name = str_key(s, "vmsd_name")?;
+            sum = sum
+                .checked_add(6 + name.len() as u64)?
+                .checked_add(fixed_size(s)?)?;
+        }
+        Some(sum)
+    }
+
+    fn fields(&mut self, fields: &[Value], subs: &[Value], tail: Option<u64>) -> Result<()> {
+        let mut i = 0;
+        while i < fields.len() {
+            let f = &fields[i];
             let name = str_key(f, "name").ok_or_else(|| self.err("vmdesc field without a name"))?;
-            let array_len = f.get("array_len").and_then(Value::as_u64);
-            let index = f.get("index").and_then(Value::as_u64);
-            let arrayish = array_len.is_some() || index.is_some();
-            // Same name as the previous entry and one of them is an array element: the
-            // entries are pieces of one array (10.0 last element without index, nullptr runs).
-            let continues = prev.is_some_and(|(p, pa)| p == name && (pa || arrayish));
-            let mut values = Vec::new();
-            let count = array_len.unwrap_or(1);
-            if count > MAX_ELEMENTS {
-                return Err(self.err(format!("field '{name}': array_len {count} is too large")));
+            // Consecutive entries with the same name are pieces of one array (10.0 splits
+            // arrays of pointers into runs of NULL and set elements, and leaves the last
+            // element without an index): one JSON list unless it has exactly one element,
+            // which is a plain value (as upstream merges them).
+            let mut j = i + 1;
+            let mut elements = element_count(f);
+            while j < fields.len() && str_key(&fields[j], "name") == Some(name) {
+                elements = elements.saturating_add(element_count(&fields[j]));
+                j += 1;
             }
-            for i in 0..count {
-                let label = match (array_len, index) {
-                    (Some(_), _) => format!("{name}[{i}]"),
-                    (None, Some(ix)) => format!("{name}[{ix}]"),
-                    _ => name.to_string(),
+            // (An `array_len` of 0, which QEMU never writes, is an empty list.)
+            let list = elements != 1;
+            self.out.key(name).map_err(io_err)?;
+            if list {
+                self.out.begin_array().map_err(io_err)?;
+            }
+            for (k, piece) in fields[i..j].iter().enumerate() {
+                // What follows this piece inside the section, when fixed (arrays of
+                // pointers described by QEMU 7.2 are measured against the footer).
+                let rest = if is_null_pointer_struct(piece) {
+                    Self::bytes_after(fields, i + k + 1, subs, tail)
+                } else {
+                    None
                 };
-                self.path.push(label);
-                let v = self.element(f);
-                self.path.pop();
-                values.push(v?);
+                self.field(piece, name, rest)?;
             }
-            if continues {
-                match obj.get_mut(name) {
-                    Some(Value::Array(list)) => list.extend(values),
-                    Some(other) => {
-                        let first = other.take();
-                        let mut list = vec![first];
-                        list.extend(values);
-                        *other = Value::Array(list);
-                    }
-                    None => {
-                        obj.insert(name.to_string(), Value::Array(values));
-                    }
-                }
-            } else if arrayish {
-                obj.insert(name.to_string(), Value::Array(values));
-            } else if let Some(v) = values.pop() {
-                obj.insert(name.to_string(), v);
+            if list {
+                self.out.end_array().map_err(io_err)?;
             }
-            prev = Some((name, arrayish));
+            i = j;
         }
         Ok(())
     }
 
-    fn subsections(&mut self, subs: &[Value], obj: &mut Map<String, Value>) -> Result<()> {
+    /// One vmdesc field entry: its elements, written as values (the caller wrote the key and,
+    /// for arrays, opened the list).
+    fn field(&mut self, f: &Value, name: &str, rest: Option<u64>) -> Result<()> {
+        let array_len = f.get("array_len").and_then(Value::as_u64);
+        let index = f.get("index").and_then(Value::as_u64);
+        let count = array_len.unwrap_or(1);
+        if count > MAX_ELEMENTS {
+            return Err(self.err(format!("field '{name}': array_len {count} is too large")));
+        }
+        if is_null_pointer_struct(f) {
+            if let (Some(id), Some(rest), true) = (self.footer_id, rest, self.path.is_empty()) {
+                return self.pointer_array(name, count, id, rest);
+            }
+        }
+        let size = f.get("size").and_then(Value::as_u64).unwrap_or(0);
+        if size == 0 {
+            if count > self.empty_budget {
+                return Err(self.err(format!(
+                    "field '{name}': {count} elements of 0 bytes exceed what any QEMU stream holds"
+                )));
+            }
+            self.empty_budget -= count;
+        }
+        for i in 0..count {
+            let label = match (array_len, index) {
+                (Some(_), _) => format!("{name}[{i}]"),
+                (None, Some(ix)) => format!("{name}[{ix}]"),
+                _ => name.to_string(),
+            };
+            self.path.push(label);
+            let r = self.element(f);
+            self.path.pop();
+            r?;
+        }
+        Ok(())
+    }
+
+    /// QEMU 7.2 quirk (see [`PayloadWarning::PointerArray`]): `count` elements, each the
+    /// byte 0x30 (NULL) or a set struct of one unknown size S, followed by `rest` bytes and
+    /// the footer of section `id`. Finds the footer, then the S that parses exactly.
+    fn pointer_array(&mut self, name: &str, count: u64, id: u32, rest: u64) -> Result<()> {
+        let start = self.input.pos();
+        let here = |msg: String| StreamError::invalid(start, msg).at_path(name);
+        if count > MAX_POINTER_ARRAY {
+            return Err(here(format!(
+                "array of pointers of {count} elements is too large to measure"
+            )));
+        }
+        let end = self.input.len().unwrap_or(start);
+        let window = end.saturating_sub(start).min(MAX_POINTER_WINDOW) as usize;
+        let mut buf = vec![0u8; window];
+        self.input.read_at(start, &mut buf)?;
+        let mut marker = [0x7eu8; 5];
+        marker[1..].copy_from_slice(&id.to_be_bytes());
+        let n = count as usize;
+        let mut found = None;
+        let mut p = n + rest as usize;
+        while p + 5 <= buf.len() {
+            if buf[p..p + 5] == marker {
+                let region = &buf[..p - rest as usize];
+                if let Some(s) = pointer_layout(region, n) {
+                    found = Some((p, s));
+                    break;
+                }
+            }
+            p += 1;
+        }
+        let Some((footer, element_size)) = found else {
+            return Err(here(format!(
+                "the vmdesc describes '{name}' as {count} empty structs of 1 byte (QEMU 7.2, array of pointers) and no section footer matches QEMU's layout of such an array"
+            )));
+        };
+        let mut set = 0;
+        for i in 0..count {
+            self.path.push(format!("{name}[{i}]"));
+            let b = self.input.u8();
+            self.path.pop();
+            let b = b?;
+            if b == 0x30 {
+                self.out.string("nullptr").map_err(io_err)?;
+            } else {
+                set += 1;
+                self.out.begin_hex().map_err(io_err)?;
+                self.out.hex(&[b]).map_err(io_err)?;
+                self.hex_run(element_size - 1)?;
+                self.out.end_hex().map_err(io_err)?;
+            }
+        }
+        self.warnings.push(PayloadWarning::PointerArray {
+            path: name.to_string(),
+            offset: start,
+            elements: count,
+            set,
+            element_size,
+            footer: start + footer as u64,
+        });
+        Ok(())
+    }
+
+    /// Writes the next `n` stream bytes into the open hex string, in bounded chunks.
+    fn hex_run(&mut self, n: u64) -> Result<()> {
+        let mut left = n;
+        let mut buf = [0u8; 4096];
+        while left > 0 {
+            let take = left.min(buf.len() as u64) as usize;
+            self.input
+                .read_exact(&mut buf[..take])
+                .map_err(|e| e.at_path(&self.path()))?;
+            self.out.hex(&buf[..take]).map_err(io_err)?;
+            left -= take as u64;
+        }
+        Ok(())
+    }
+
+    fn subsections(&mut self, subs: &[Value]) -> Result<()> {
         for s in subs {
             let name = str_key(s, "vmsd_name")
                 .ok_or_else(|| self.err("vmdesc subsection without vmsd_name"))?;
@@ -187,29 +486,35 @@ impl<'a> PayloadDecoder<'a> {
             if got != name && !self.lenient {
                 // Decoded with the vmdesc layout and keyed by the name really sent (as
                 // upstream does); the destination would reject or misread it.
-                self.warnings.push(format!(
-                    "subsection '{got}' at offset {at} in the stream, the vmdesc lists '{name}' (decoded with the vmdesc layout)"
-                ));
+                self.warnings.push(PayloadWarning::SubsectionName {
+                    offset: at,
+                    stream: got.clone(),
+                    vmdesc: name.to_string(),
+                });
             }
             let version = self.input.be32().map_err(|e| e.at_path(&self.path()))?;
             self.subsections_seen
                 .push((self.path.len(), name.to_string(), got.clone(), version));
             if let Some(want) = s.get("version").and_then(Value::as_u64) {
                 if want != version as u64 {
-                    self.warnings.push(format!(
-                        "subsection '{name}' at offset {at}: stream version {version}, vmdesc version {want}"
-                    ));
+                    self.warnings.push(PayloadWarning::SubsectionVersion {
+                        offset: at,
+                        name: name.to_string(),
+                        stream: version,
+                        vmdesc: want,
+                    });
                 }
             }
-            self.path.push(got.clone());
-            let v = self.vmsd(s);
+            self.out.key(&got).map_err(io_err)?;
+            self.path.push(got);
+            let r = self.vmsd(s);
             self.path.pop();
-            obj.insert(got, Value::Object(v?));
+            r?;
         }
         Ok(())
     }
 
-    fn element(&mut self, f: &Value) -> Result<Value> {
+    fn element(&mut self, f: &Value) -> Result<()> {
         let ty = str_key(f, "type").unwrap_or("unknown");
         let size = f
             .get("size")
@@ -225,19 +530,21 @@ impl<'a> PayloadDecoder<'a> {
                 let Some(inner) = f.get("struct") else {
                     return Err(self.err("struct field without a 'struct' description"));
                 };
-                let obj = self.vmsd(inner)?;
+                self.vmsd(inner)?;
                 let used = self.input.pos() - start;
                 if used != size {
-                    self.warnings.push(format!(
-                        "field '{}' at offset {start}: vmdesc size {size}, nested description read {used} bytes",
-                        self.path()
-                    ));
+                    self.warnings.push(PayloadWarning::StructSize {
+                        path: self.path(),
+                        offset: start,
+                        vmdesc: size,
+                        decoded: used,
+                    });
                 }
-                Ok(Value::Object(obj))
+                Ok(())
             }
             "bool" if size == 1 => {
                 let b = self.input.u8().map_err(|e| here(e, &self.path()))?;
-                Ok(Value::Bool(b != 0))
+                self.out.bool(b != 0).map_err(io_err)
             }
             "nullptr" if size == 1 => {
                 let b = self.input.u8().map_err(|e| here(e, &self.path()))?;
@@ -248,14 +555,14 @@ impl<'a> PayloadDecoder<'a> {
                     )
                     .at_path(&self.path()));
                 }
-                Ok(Value::String("nullptr".into()))
+                self.out.string("nullptr").map_err(io_err)
             }
             "capability" => {
                 let s = self
                     .input
                     .counted_string()
                     .map_err(|e| here(e, &self.path()))?;
-                Ok(Value::String(s))
+                self.out.string(&s).map_err(io_err)
             }
             _ => {
                 if let Some((width, signed)) = int_type(ty).filter(|(w, _)| *w as u64 == size) {
@@ -263,26 +570,87 @@ impl<'a> PayloadDecoder<'a> {
                     self.input
                         .read_exact(&mut b[8 - width..])
                         .map_err(|e| here(e, &self.path()))?;
-                    return Ok(Value::String(format_int(
-                        u64::from_be_bytes(b),
-                        width,
-                        signed,
-                    )));
+                    return self
+                        .out
+                        .string(&format_int(u64::from_be_bytes(b), width, signed))
+                        .map_err(io_err);
                 }
-                let b = self
-                    .input
-                    .bytes(size, MAX_ELEMENT)
-                    .map_err(|e| here(e, &self.path()))?;
-                Ok(Value::String(hex_bytes(&b)))
+                if let Some(len) = self.input.len() {
+                    let pos = self.input.pos();
+                    if pos.saturating_add(size) > len {
+                        return Err(StreamError::new(
+                            len,
+                            super::error::ErrorKind::Truncated {
+                                needed: pos.saturating_add(size) - len,
+                            },
+                        )
+                        .at_path(&self.path()));
+                    }
+                }
+                self.out.begin_hex().map_err(io_err)?;
+                self.hex_run(size)?;
+                self.out.end_hex().map_err(io_err)
             }
         }
     }
 }
 
+/// The size S of the set elements when `region` is exactly `n` elements, each 0x30 (NULL)
+/// or S bytes not starting with 0x30; the layout with the fewest set elements wins.
+fn pointer_layout(region: &[u8], n: usize) -> Option<u64> {
+    let len = region.len();
+    if len < n {
+        return None;
+    }
+    if len == n {
+        return region.iter().all(|&b| b == 0x30).then_some(1);
+    }
+    let extra = len - n;
+    for k in 1..=n {
+        if extra % k != 0 {
+            continue;
+        }
+        let s = extra / k + 1;
+        let (mut pos, mut set) = (0usize, 0usize);
+        for _ in 0..n {
+            if pos >= len {
+                set = usize::MAX;
+                break;
+            }
+            if region[pos] == 0x30 {
+                pos += 1;
+            } else {
+                set += 1;
+                pos += s;
+            }
+        }
+        if pos == len && set == k {
+            return Some(s as u64);
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stream::json::PrettyWriter;
     use serde_json::json;
+
+    /// Decodes `bytes` with `desc`; the value as JSON and the warnings.
+    fn decode(desc: &Value, bytes: Vec<u8>) -> (Result<Value>, Vec<PayloadWarning>) {
+        let mut inp = Input::from_bytes(bytes);
+        let mut text = Vec::new();
+        let mut w = PrettyWriter::new(&mut text, 0);
+        let mut pd = PayloadDecoder::new(&mut inp, &mut w);
+        pd.footer_id = Some(9);
+        let r = pd.vmsd(desc);
+        let warnings = std::mem::take(&mut pd.warnings);
+        (
+            r.map(|()| serde_json::from_slice(&text).expect("valid JSON")),
+            warnings,
+        )
+    }
 
     #[test]
     fn ints() {
@@ -317,10 +685,9 @@ mod tests {
         bytes.extend_from_slice(b"dev/sub");
         bytes.extend_from_slice(&1u32.to_be_bytes());
         bytes.extend_from_slice(&(-2i32).to_be_bytes());
-        let mut inp = Input::from_bytes(bytes);
-        let v = PayloadDecoder::new(&mut inp).vmsd(&desc).unwrap();
+        let v = decode(&desc, bytes).0.unwrap();
         assert_eq!(
-            Value::Object(v),
+            v,
             json!({"a": ["0x0001", "0xfffe"], "p": ["0x07", "0x08"], "s": {"b": true},
                    "n": ["nullptr", "0x80 (-128)", "0x01"], "t": "aa bb",
                    "dev/sub": {"c": "0xfffffffe (-2)"}})
@@ -333,23 +700,90 @@ mod tests {
         let mut bytes = vec![5, 3];
         bytes.extend_from_slice(b"d/b");
         bytes.extend_from_slice(&1u32.to_be_bytes());
-        let mut inp = Input::from_bytes(bytes);
-        let mut pd = PayloadDecoder::new(&mut inp);
-        let v = pd.vmsd(&desc).unwrap();
-        assert!(v.contains_key("d/b"));
+        let (v, warnings) = decode(&desc, bytes);
+        assert!(v.unwrap().get("d/b").is_some());
         assert!(
-            pd.warnings[0].contains("'d/b' at offset 0"),
-            "{:?}",
-            pd.warnings
+            warnings[0].to_string().contains("'d/b' at offset 0"),
+            "{warnings:?}"
         );
     }
 
     #[test]
     fn missing_subsection_marker_is_an_error() {
         let desc = json!({"fields": [], "subsections": [{"vmsd_name": "d/a", "fields": []}]});
-        let mut inp = Input::from_bytes(vec![0x7e]);
-        let e = PayloadDecoder::new(&mut inp).vmsd(&desc).unwrap_err();
+        let e = decode(&desc, vec![0x7e]).0.unwrap_err();
         assert_eq!(e.offset, 0);
         assert!(e.to_string().contains("expected subsection 'd/a'"), "{e}");
+    }
+
+    /// QEMU 7.2's s390_css: css[256] described as empty 1-byte structs; in the stream 254
+    /// NULL markers, a 6-byte struct, one more NULL, then a uint8 and the footer.
+    #[test]
+    fn array_of_pointers_described_as_empty_structs_is_measured_by_the_footer() {
+        let desc = json!({"fields": [
+            {"name": "a", "type": "uint8", "size": 1},
+            {"name": "css", "array_len": 256, "type": "struct", "struct": {}, "size": 1},
+            {"name": "default_cssid", "type": "uint8", "size": 1}
+        ]});
+        let mut bytes = vec![7];
+        bytes.extend(std::iter::repeat_n(0x30, 254));
+        bytes.extend_from_slice(&[1, 0x30, 0x30, 2, 3, 4]);
+        bytes.push(0x30);
+        bytes.push(0xfe);
+        bytes.extend_from_slice(&[0x7e, 0, 0, 0, 9, 0]);
+        let (v, warnings) = decode(&desc, bytes);
+        let v = v.unwrap();
+        let css = v["css"].as_array().unwrap();
+        assert_eq!(css.len(), 256);
+        assert_eq!(css[254], "01 30 30 02 03 04");
+        assert_eq!(css[255], "nullptr");
+        assert_eq!(css[0], "nullptr");
+        assert_eq!(v["default_cssid"], "0xfe");
+        assert_eq!(
+            warnings,
+            [PayloadWarning::PointerArray {
+                path: "css".into(),
+                offset: 1,
+                elements: 256,
+                set: 1,
+                element_size: 6,
+                footer: 1 + 255 + 6 + 1,
+            }]
+        );
+        assert!(
+            warnings[0].to_string().contains("255 NULL"),
+            "{}",
+            warnings[0]
+        );
+    }
+
+    #[test]
+    fn array_of_pointers_without_a_matching_footer_is_an_error() {
+        let desc = json!({"fields": [
+            {"name": "css", "array_len": 4, "type": "struct", "struct": {}, "size": 1}
+        ]});
+        // Footer of another section id.
+        let e = decode(&desc, vec![0x30, 0x30, 1, 2, 0x30, 0x7e, 0, 0, 0, 8])
+            .0
+            .unwrap_err();
+        assert_eq!(e.offset, 0);
+        assert!(e.to_string().contains("no section footer"), "{e}");
+    }
+
+    #[test]
+    fn zero_size_elements_have_a_budget() {
+        let desc = json!({"fields": [
+            {"name": "z", "array_len": 16_000_000u64, "type": "buffer", "size": 0}
+        ]});
+        let e = decode(&desc, vec![]).0.unwrap_err();
+        assert!(e.to_string().contains("elements of 0 bytes"), "{e}");
+    }
+
+    #[test]
+    fn pointer_layout_prefers_the_fewest_set_elements() {
+        assert_eq!(pointer_layout(&[0x30, 0x30, 0x30], 3), Some(1));
+        assert_eq!(pointer_layout(&[0x30, 1, 2, 3, 0x30], 3), Some(3));
+        assert_eq!(pointer_layout(&[0x30, 1, 2, 3], 3), None);
+        assert_eq!(pointer_layout(&[1, 2], 3), None);
     }
 }

@@ -1,6 +1,7 @@
 //! Error type of the stream reader: every error carries the byte offset where it was detected,
 //! plus the section and field path being decoded, so one line tells the user where to look.
 
+use crate::error::{escaped, one_line};
 use std::fmt;
 
 /// What went wrong, without the location (see [`StreamError`]).
@@ -27,6 +28,9 @@ pub enum ErrorKind {
     /// The reader of standard output went away (`| head`): not an error of the stream.
     #[error("output closed by its reader")]
     OutputClosed,
+    /// The sink asked the decoder to stop (its `progress` returned false).
+    #[error("stopped by the consumer")]
+    Stopped,
 }
 
 /// A decoding error with its location in the stream.
@@ -90,14 +94,39 @@ impl fmt::Display for StreamError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "offset {} (0x{:x})", self.offset, self.offset)?;
         if let Some(s) = &self.section {
-            write!(f, ", section '{s}'")?;
+            write!(f, ", section '{}'", escaped(s))?;
         }
         if let Some(p) = &self.path {
-            write!(f, ", field '{p}'")?;
+            write!(f, ", field '{}'", escaped(p))?;
         }
-        write!(f, ": {}", self.kind)
+        // Names from the stream and the vmdesc inside the message: escaped, cut to length.
+        write!(f, ": {}", one_line(&self.kind.to_string()))
     }
 }
 
 /// Result alias of the stream reader.
 pub type Result<T> = std::result::Result<T, StreamError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_from_the_stream_stay_on_one_line() {
+        let e = StreamError::invalid(7, "unknown RAM block 'a\nvmstate-check: forged'")
+            .in_section("x\0y\u{1b}[31m (3)");
+        let line = e.to_string();
+        assert!(!line.contains('\n') && !line.contains('\0') && !line.contains('\u{1b}'));
+        assert!(line.contains("'x\\0y\\u{1b}[31m (3)'"), "{line}");
+        assert!(line.contains("a\\nvmstate-check"), "{line}");
+    }
+
+    #[test]
+    fn long_values_are_cut() {
+        let long = "n".repeat(10_000_000);
+        let e = StreamError::invalid(0, format!("field '{long}'")).at_path(&long);
+        let line = e.to_string();
+        assert!(line.len() < 1000, "{}", line.len());
+        assert!(line.contains("bytes"), "{line}");
+    }
+}

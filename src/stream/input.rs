@@ -17,11 +17,54 @@ pub const CHUNK: usize = 64 * 1024;
 enum Backend {
     File(BufReader<File>),
     Pipe(BufReader<Box<dyn Read>>),
-    /// The rest of a pipe, read into memory; `base` is the absolute offset of byte 0.
+    /// Bytes in memory (tests, nested data); `base` is the absolute offset of byte 0.
     Memory {
         data: Cursor<Vec<u8>>,
         base: u64,
     },
+    /// The rest of a pipe, copied into an unlinked temporary file so that it can be searched
+    /// (vmdesc) and re-read without holding it in memory; `base` is the absolute offset of
+    /// its byte 0.
+    Spill {
+        file: BufReader<File>,
+        base: u64,
+    },
+}
+
+/// Creates an unlinked temporary file (removed at once, so nothing is left behind even on a
+/// crash; `create_new` never touches an existing file).
+fn spill_file() -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    for _ in 0..16 {
+        let name = format!(
+            ".vmstate-check-{}-{nanos}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        let path = dir.join(name);
+        match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+        {
+            Ok(f) => {
+                std::fs::remove_file(&path)?;
+                return Ok(f);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::other("no unused temporary file name"))
 }
 
 /// The stream being decoded.
@@ -78,7 +121,7 @@ impl Input {
     /// Lowest offset that can be sought to (the start of a buffered pipe tail).
     pub fn min_offset(&self) -> u64 {
         match &self.backend {
-            Backend::Memory { base, .. } => *base,
+            Backend::Memory { base, .. } | Backend::Spill { base, .. } => *base,
             _ => 0,
         }
     }
@@ -129,6 +172,7 @@ impl Input {
             Backend::File(r) => r,
             Backend::Pipe(r) => r,
             Backend::Memory { data, .. } => data,
+            Backend::Spill { file, .. } => file,
         }
     }
 
@@ -292,6 +336,19 @@ impl Input {
                     data.set_position(off - *base);
                     Ok(())
                 }
+                Backend::Spill { file, base } => {
+                    if off < *base {
+                        return Err(StreamError::unsupported(
+                            pos,
+                            format!("cannot seek back to offset {off} on a pipe"),
+                        ));
+                    }
+                    let rel = off as i128 - pos as i128;
+                    match i64::try_from(rel) {
+                        Ok(rel) => file.seek_relative(rel),
+                        Err(_) => file.seek(SeekFrom::Start(off - *base)).map(|_| ()),
+                    }
+                }
                 Backend::Pipe(_) => return Err(StreamError::unsupported(
                     pos,
                     "this stream needs random access (mapped-ram); pass a file instead of a pipe",
@@ -302,24 +359,27 @@ impl Input {
         Ok(())
     }
 
-    /// For pipes: reads everything that is left into memory (at most `cap` bytes) so that the
-    /// tail can be searched (vmdesc) and re-read. Files are left as they are.
-    pub fn buffer_rest(&mut self, cap: u64) -> Result<()> {
+    /// For pipes: copies everything that is left into an unlinked temporary file, so that
+    /// the tail can be searched (vmdesc) and re-read with memory bounded by the read buffer
+    /// whatever the stream's size. Files are left as they are.
+    pub fn buffer_rest(&mut self) -> Result<()> {
         if let Backend::Pipe(r) = &mut self.backend {
-            let mut data = Vec::new();
             let pos = self.pos;
-            r.take(cap.saturating_add(1))
-                .read_to_end(&mut data)
-                .map_err(|e| StreamError::new(pos, e.into()))?;
-            if data.len() as u64 > cap {
-                return Err(StreamError::unsupported(
+            let mut file = spill_file().map_err(|e| {
+                StreamError::new(
                     pos,
-                    format!("more than {cap} bytes of device state on a pipe; pass a file"),
-                ));
-            }
-            self.len = Some(pos + data.len() as u64);
-            self.backend = Backend::Memory {
-                data: Cursor::new(data),
+                    ErrorKind::Io(std::io::Error::new(
+                        e.kind(),
+                        format!("cannot create a temporary file to hold the rest of the pipe: {e}"),
+                    )),
+                )
+            })?;
+            let n = std::io::copy(r, &mut file).map_err(|e| StreamError::new(pos, e.into()))?;
+            file.seek(SeekFrom::Start(0))
+                .map_err(|e| StreamError::new(pos, e.into()))?;
+            self.len = Some(pos + n);
+            self.backend = Backend::Spill {
+                file: BufReader::with_capacity(BUF_SIZE, file),
                 base: pos,
             };
         }

@@ -5,6 +5,10 @@
 //! (vmdesc-driven VMState payloads) → [`output`] / [`extract`] (what the user sees);
 //! [`vmdesc`] finds the description JSON; `--against` glue is [`crate::cli::against`] (the comparator
 //! is [`crate::check::stream`]). The command-line glue is in [`crate::cli::analyze`].
+//!
+//! Nothing here prints: the decoder reports data, typed warnings and progress through
+//! [`sink::Sink`], whose contract is written on the trait; `crate::cli::analyze` renders them.
+#![warn(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod decode;
 pub mod device;
@@ -14,6 +18,7 @@ pub mod input;
 pub mod json;
 pub mod output;
 pub mod ram;
+pub mod sink;
 pub mod vmdesc;
 
 use decode::{Decoder, Summary};
@@ -26,13 +31,9 @@ use output::StateWriter;
 pub fn state_json(input: Input, memory: bool) -> (Vec<u8>, Result<Summary, StreamError>) {
     let mut out: Vec<u8> = Vec::new();
     let result = {
-        let mut writer = StateWriter::new(Some(&mut out), memory);
-        let r = {
-            let mut dec = Decoder::new(input, &mut writer);
-            dec.run().map(|_| std::mem::take(&mut dec.summary))
-        };
-        let fin = writer.finish(true);
-        r.and_then(|s| fin.map(|_| s))
+        let mut writer = StateWriter::new(Some(&mut out), memory).newline(true);
+        let mut dec = Decoder::new(input, &mut writer);
+        dec.run().map(|_| std::mem::take(&mut dec.summary))
     };
     (out, result)
 }

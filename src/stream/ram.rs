@@ -106,6 +106,20 @@ pub fn xbzrle_apply(delta: &[u8], page: &mut [u8]) -> bool {
     true
 }
 
+/// Checks that `delta` is a well-formed XBZRLE delta for a page of `page_size` bytes (the
+/// encoding of migration/xbzrle.c `xbzrle_decode_buffer`, which refuses the same deltas):
+/// the reason when it is not. Needs no previous page content, so every mode can check it.
+pub fn xbzrle_check(delta: &[u8], page_size: usize) -> std::result::Result<(), String> {
+    let mut page = vec![0u8; page_size];
+    if xbzrle_apply(delta, &mut page) {
+        Ok(())
+    } else {
+        Err(format!(
+            "its runs do not fit a page of {page_size} bytes or a length is cut off"
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,5 +132,7 @@ mod tests {
         assert_eq!(page, [0, 0, 1, 2, 3, 0, 9, 0]);
         assert!(!xbzrle_apply(&[9], &mut page));
         assert!(!xbzrle_apply(&[0, 9, 1], &mut page));
+        assert!(xbzrle_check(&[2, 3, 1, 2, 3], 8).is_ok());
+        assert!(xbzrle_check(&[0x80], 8).is_err());
     }
 }

@@ -57,13 +57,24 @@ pub fn locate(input: &mut Input) -> Result<Option<Vmdesc>> {
     let Some((p, n)) = found? else {
         return Ok(None);
     };
-    let mut text = vec![0u8; 0];
+    if n > MAX_VMDESC {
+        return Err(StreamError::invalid(
+            p + 1,
+            format!("vmdesc length {n} exceeds the limit of {MAX_VMDESC} bytes"),
+        ));
+    }
+    // Parsed straight from the input, so the text is never held beside its tree.
     let saved = input.pos();
     input.seek_to(p + 5)?;
-    let r = input.bytes(n, MAX_VMDESC).map(|t| text = t);
+    let parsed = serde_json::from_reader::<_, Value>(std::io::BufReader::with_capacity(
+        64 * 1024,
+        Region {
+            input: &mut *input,
+            left: n,
+        },
+    ));
     input.seek_to(saved)?;
-    r?;
-    let json: Value = serde_json::from_slice(&text).map_err(|e| {
+    let json = parsed.map_err(|e| {
         StreamError::invalid(
             p + 5,
             format!("vmdesc JSON of {n} bytes does not parse: {e}"),
@@ -73,6 +84,26 @@ pub fn locate(input: &mut Input) -> Result<Option<Vmdesc>> {
         return Err(StreamError::invalid(p + 5, "vmdesc JSON is not an object"));
     }
     Ok(Some(Vmdesc { offset: p, json }))
+}
+
+/// `left` bytes of an input from its current position, as a reader.
+struct Region<'a> {
+    input: &'a mut Input,
+    left: u64,
+}
+
+impl std::io::Read for Region<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = (buf.len() as u64).min(self.left) as usize;
+        if n == 0 {
+            return Ok(0);
+        }
+        self.input
+            .read_exact(&mut buf[..n])
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        self.left -= n as u64;
+        Ok(n)
+    }
 }
 
 /// Returns (marker offset, JSON length).

@@ -9,7 +9,9 @@ use std::collections::{HashMap, HashSet};
 use crate::dump::{Description, Dump, Field};
 use crate::error::InputError;
 
-use super::layout::{Count, Item, ItemKind, Presence, SubsectionSlot, SubsectionSource, WireLayout};
+use super::layout::{
+    Count, Item, ItemKind, Presence, SubsectionSlot, SubsectionSource, WireLayout,
+};
 
 /// How one dump is read.
 #[derive(Debug, Clone, Copy)]
@@ -47,7 +49,15 @@ pub fn layout<'a>(
         subsections: Vec::new(),
     };
     let mut subsections = Vec::new();
-    flatten(reading, desc, &vmsd, version, "", &mut out.items, &mut subsections)?;
+    flatten(
+        reading,
+        desc,
+        &vmsd,
+        version,
+        "",
+        &mut out.items,
+        &mut subsections,
+    )?;
     out.subsections = subsections;
     Ok(out)
 }
@@ -129,7 +139,9 @@ fn flatten<'a>(
                     Some(n) => n != 1,
                     None => {
                         reading.struct_arrays.contains(name.as_str())
-                            || reading.sent_singles.is_some_and(|s| !s.contains(name.as_str()))
+                            || reading
+                                .sent_singles
+                                .is_some_and(|s| !s.contains(name.as_str()))
                     }
                 };
                 if array {

@@ -14,7 +14,9 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::layout::{Count, Item, ItemKind, Presence, SubsectionSlot, SubsectionSource, WireLayout};
+use super::layout::{
+    Count, Item, ItemKind, Presence, SubsectionSlot, SubsectionSource, WireLayout,
+};
 
 /// The whole vmdesc.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -137,7 +139,10 @@ impl VmdescField {
 /// so that it can be compared with a dump's static size or another stream's.
 pub fn fixed_size_type(ty: &str) -> bool {
     crate::stream::device::int_type(ty).is_some()
-        || matches!(ty, "bool" | "timer" | "float64" | "int64 equal" | "unused_buffer")
+        || matches!(
+            ty,
+            "bool" | "timer" | "float64" | "int64 equal" | "unused_buffer"
+        )
 }
 
 /// Names of the struct fields sent as arrays (per-element `index` entries or `array_len`)
@@ -211,22 +216,43 @@ fn flatten(
         // Entries of one field: a per-element list (index 0.., the last one maybe without
         // index) or runs split by NULL pointers: same name, one after the other.
         let mut j = i + 1;
-        while j < fields.len() && fields[j].name == f.name && (fields[j].index.is_some() || f.index.is_some() || f.ty == "nullptr" || fields[j].ty == "nullptr") {
+        while j < fields.len()
+            && fields[j].name == f.name
+            && (fields[j].index.is_some()
+                || f.index.is_some()
+                || f.ty == "nullptr"
+                || fields[j].ty == "nullptr")
+        {
             j += 1;
         }
         let group = &fields[i..j];
         i = j;
-        let count: u64 = group.iter().map(VmdescField::count).fold(0, u64::saturating_add);
+        let count: u64 = group
+            .iter()
+            .map(VmdescField::count)
+            .fold(0, u64::saturating_add);
         let path = format!("{prefix}{}", f.name);
         let real = group.iter().find(|g| g.ty != "nullptr").unwrap_or(f);
         match real.nested() {
             Some(nested) if count == 1 && group.len() == 1 => {
                 add_slots(&nested.subsections, &nested.vmsd_name, subs);
-                flatten(&nested.fields, &nested.vmsd_name, &format!("{path}."), items, subs);
+                flatten(
+                    &nested.fields,
+                    &nested.vmsd_name,
+                    &format!("{path}."),
+                    items,
+                    subs,
+                );
             }
             Some(nested) => {
                 let mut element = Vec::new();
-                flatten(&nested.fields, &nested.vmsd_name, &format!("{path}[]."), &mut element, &mut Vec::new());
+                flatten(
+                    &nested.fields,
+                    &nested.vmsd_name,
+                    &format!("{path}[]."),
+                    &mut element,
+                    &mut Vec::new(),
+                );
                 items.push(Item {
                     key: f.name.clone(),
                     name: f.name.clone(),
@@ -246,8 +272,16 @@ fn flatten(
                     .iter()
                     .map(|g| g.size.saturating_mul(g.count()))
                     .fold(0, u64::saturating_add);
-                let elem = if count > 0 && total % count == 0 { total / count } else { total };
-                let count = if count > 0 && total % count == 0 { count } else { 1 };
+                let elem = if count > 0 && total % count == 0 {
+                    total / count
+                } else {
+                    total
+                };
+                let count = if count > 0 && total % count == 0 {
+                    count
+                } else {
+                    1
+                };
                 items.push(Item {
                     key: f.name.clone(),
                     name: strip_index(&f.name).to_owned(),
@@ -268,7 +302,14 @@ fn flatten(
 /// `name` without a trailing `[k]` duplicate suffix (for the rename table; the key keeps it).
 fn strip_index(name: &str) -> &str {
     match name.rfind('[') {
-        Some(at) if name.ends_with(']') && name[at + 1..name.len() - 1].bytes().all(|b| b.is_ascii_digit()) => &name[..at],
+        Some(at)
+            if name.ends_with(']')
+                && name[at + 1..name.len() - 1]
+                    .bytes()
+                    .all(|b| b.is_ascii_digit()) =>
+        {
+            &name[..at]
+        }
         _ => name,
     }
 }

@@ -1,13 +1,20 @@
 //! Running the binary under a time and memory bound that the test itself measures.
 //!
-//! Memory is the child's peak resident set (`ru_maxrss`) as the kernel reports it to `wait4`
-//! for that one child, so tests running in parallel threads do not see each other's children
-//! (`getrusage(RUSAGE_CHILDREN)` would mix them). Time is wall-clock from spawn to exit; a child
-//! that outlives its bound is killed and the test fails. An address-space limit well above the
-//! memory bound keeps a runaway child from taking the shared machine down before it is judged.
+//! Memory is the child's peak resident set (`ru_maxrss`) for that one child, so tests running
+//! in parallel threads do not see each other's children (`getrusage(RUSAGE_CHILDREN)` would
+//! mix them). A child forked straight from this test process would be charged with the
+//! parent's resident pages it held before `exec` (Linux keeps the old image's high-water mark
+//! across `exec`), so the command runs under `/usr/bin/time`, which forks it from its own small
+//! image and writes that child's `ru_maxrss` to a file. Without `/usr/bin/time` the direct
+//! `wait4` figure is used, which can only overstate (a bound may then fail, never pass,
+//! wrongly). Time is wall-clock from spawn to exit; a run that outlives its bound is killed
+//! (its whole process group) and the test fails. An address-space cap well above any bound
+//! keeps a runaway child from taking the shared machine down before it is judged. Under
+//! `time`, a child killed by a signal shows as exit code 128 + signal.
 
 use std::io::{Read, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -61,6 +68,28 @@ impl Measured {
     }
 }
 
+/// GNU time, which reports the peak of a child forked from its own small image.
+const GNU_TIME: &str = "/usr/bin/time";
+
+/// 8 GiB of address space: far above any bound a test asserts, far below the machine.
+const ADDRESS_SPACE_CAP: libc::rlim_t = 8 << 30;
+
+/// Runs in the child between fork and exec: its own process group (so a timeout kills the
+/// whole run, `time` and the binary), and the address-space cap.
+fn limit_child() -> std::io::Result<()> {
+    let cap = libc::rlimit {
+        rlim_cur: ADDRESS_SPACE_CAP,
+        rlim_max: ADDRESS_SPACE_CAP,
+    };
+    // SAFETY: async-signal-safe system calls on valid arguments.
+    unsafe {
+        if libc::setpgid(0, 0) != 0 || libc::setrlimit(libc::RLIMIT_AS, &cap) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
 /// The vmstate-check binary under test.
 pub fn binary() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_vmstate-check"));
@@ -81,26 +110,37 @@ pub fn measure_to(
     stdin: Option<Vec<u8>>,
     timeout: Duration,
 ) -> Measured {
-    // 8 GiB of address space: far above any bound a test asserts, far below the machine.
-    const ADDRESS_SPACE_CAP: libc::rlim_t = 8 << 30;
-    cmd.stdin(Stdio::piped())
+    let time_file = tempfile::NamedTempFile::new().expect("temporary file");
+    let timed = Path::new(GNU_TIME).exists();
+    let mut wrapped = Command::new(GNU_TIME);
+    let run: &mut Command = if timed {
+        wrapped
+            .arg("-f")
+            .arg("%M")
+            .arg("-o")
+            .arg(time_file.path())
+            .arg(cmd.get_program())
+            .args(cmd.get_args());
+        for (key, value) in cmd.get_envs() {
+            match value {
+                Some(v) => wrapped.env(key, v),
+                None => wrapped.env_remove(key),
+            };
+        }
+        if let Some(dir) = cmd.get_current_dir() {
+            wrapped.current_dir(dir);
+        }
+        &mut wrapped
+    } else {
+        cmd
+    };
+    run.stdin(Stdio::piped())
         .stdout(stdout)
         .stderr(Stdio::piped());
-    // SAFETY: setrlimit is async-signal-safe and touches no memory of the parent.
-    unsafe {
-        cmd.pre_exec(|| {
-            let cap = libc::rlimit {
-                rlim_cur: ADDRESS_SPACE_CAP,
-                rlim_max: ADDRESS_SPACE_CAP,
-            };
-            if libc::setrlimit(libc::RLIMIT_AS, &cap) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    // SAFETY: limit_child makes only async-signal-safe system calls.
+    unsafe { run.pre_exec(limit_child) };
     let start = Instant::now();
-    let mut child = cmd.spawn().expect("binary starts");
+    let mut child = run.spawn().expect("binary starts");
     let pid = child.id() as libc::pid_t;
     let mut input = child.stdin.take().expect("stdin piped");
     let feeder = std::thread::spawn(move || {
@@ -136,7 +176,8 @@ pub fn measure_to(
         assert!(r == 0, "wait4: {}", std::io::Error::last_os_error());
         if start.elapsed() > timeout {
             timed_out = true;
-            let _ = child.kill();
+            // SAFETY: kill of our own child's process group (made by limit_child).
+            unsafe { libc::kill(-pid, libc::SIGKILL) };
             // SAFETY: as above; blocking wait for the killed child.
             unsafe { libc::wait4(pid, &mut raw_status, 0, &mut usage) };
             break;
@@ -157,7 +198,15 @@ pub fn measure_to(
         stdout,
         stderr,
         // Linux reports ru_maxrss in KiB.
-        peak_rss_kib: usage.ru_maxrss as u64,
+        peak_rss_kib: if timed {
+            // time's file ends with the peak (a "Command exited ..." line may come first).
+            std::fs::read_to_string(time_file.path())
+                .ok()
+                .and_then(|t| t.lines().last().and_then(|l| l.trim().parse().ok()))
+                .unwrap_or(usage.ru_maxrss as u64)
+        } else {
+            usage.ru_maxrss as u64
+        },
         wall,
     }
 }

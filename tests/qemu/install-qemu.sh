@@ -36,7 +36,8 @@ fi
 # Libraries the 7.2 binaries and modules need that 10.0 does not pull in.
 missing=""
 for f in "$Q72_ROOT"/usr/bin/qemu-system-* "$Q72_ROOT"/usr/lib/x86_64-linux-gnu/qemu/*.so; do
-    missing="$missing $(ldd "$f" 2>/dev/null | awk '/not found/ {print $1}')"
+    # qemu-system-i386 is a shell wrapper in 7.2's package: ldd fails on it (not a dynamic executable)
+    missing="$missing $(ldd "$f" 2>/dev/null | awk '/not found/ {print $1}' || true)"
 done
 missing="$(echo $missing | tr ' ' '\n' | sort -u | grep -v '^$' || true)"
 if [ -n "$missing" ]; then

@@ -1,0 +1,798 @@
+//! `dump`, `compare-qemu` and `probe` end to end with a fake QEMU (tests/qemu/fake-qemu.pl,
+//! a perl-base script): machine listing and aliases, no overwriting, module errors, refusals,
+//! timeouts, the dump cache, grouping by dump content, and the probe's verdicts for each way
+//! a real load can end (exit with an error, QEMU 10.0's `failed` status while staying in
+//! `inmigrate`, success), with every QEMU process ended and the temporary folder removed.
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_vmstate-check")
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn fake() -> String {
+    root().join("tests/qemu/fake-qemu.pl").display().to_string()
+}
+
+fn fixture_dump(name: &str) -> String {
+    root()
+        .join("tests/fixtures/dumps")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// The fixture stream `name` (gzipped in the repo) unpacked into `dir`.
+fn stream(dir: &Path, name: &str) -> String {
+    let gz = fs::File::open(
+        root()
+            .join("tests/fixtures/streams")
+            .join(format!("{name}.mig.gz")),
+    )
+    .unwrap();
+    let mut bytes = Vec::new();
+    flate2::read::GzDecoder::new(gz)
+        .read_to_end(&mut bytes)
+        .unwrap();
+    let path = dir.join(format!("{name}.mig"));
+    fs::write(&path, bytes).unwrap();
+    path.display().to_string()
+}
+
+struct Run {
+    rc: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(args: &[&str], tmp: &Path) -> Run {
+    let out: Output = Command::new(bin())
+        .args(args)
+        .env("XDG_CACHE_HOME", tmp.join("cache"))
+        .env("TMPDIR", tmp.join("tmp"))
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap();
+    Run {
+        rc: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn setup() -> tempfile::TempDir {
+    let t = tempfile::tempdir().unwrap();
+    fs::create_dir(t.path().join("tmp")).unwrap();
+    t
+}
+
+/// Every PID the fake wrote to `pidfile` has ended (and was reaped: not even a zombie).
+fn assert_all_ended(pidfile: &Path) {
+    let pids = fs::read_to_string(pidfile).unwrap_or_default();
+    assert!(!pids.trim().is_empty(), "the fake never ran");
+    for pid in pids.lines() {
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists(),
+            "QEMU process {pid} is still there"
+        );
+    }
+}
+
+fn env_arg(flag: &str, kv: String) -> Vec<String> {
+    vec![flag.to_owned(), kv]
+}
+
+#[test]
+fn dump_writes_one_file_per_machine_and_a_manifest() {
+    let t = setup();
+    let out = t.path().join("out");
+    let dump = format!(
+        "FAKE_QEMU_DUMP={}",
+        fixture_dump("qemu-7.2-pc-q35-7.2.json")
+    );
+    let r = run(
+        &[
+            "dump",
+            "--qemu",
+            &fake(),
+            "--qemu-env",
+            &dump,
+            "--all-machines",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        t.path(),
+    );
+    assert_eq!(r.rc, 0, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .contains("QEMU emulator version 9.9.0 (fake): 4 machine types dumped"),
+        "{}",
+        r.stdout
+    );
+    let mut files: Vec<String> = fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    // The alias `pc` and `none` are not dumped.
+    assert_eq!(
+        files,
+        [
+            "isapc.json",
+            "manifest.json",
+            "pc-i440fx-7.2.json",
+            "pc-q35-7.2.json",
+            "pc-q35-9.9.json"
+        ]
+    );
+    let i440fx = fs::read_to_string(out.join("pc-i440fx-7.2.json")).unwrap();
+    assert!(i440fx.contains("\"Name\": \"pc-i440fx-7.2\""));
+    let manifest: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["qemu"]["version"], "9.9.0");
+    assert_eq!(manifest["qemu"]["path"], fake());
+    assert!(manifest["qemu"]["size"].as_u64().unwrap() > 1000);
+    assert_eq!(manifest["machines"][0]["machine"], "pc-q35-7.2");
+    assert_eq!(manifest["machines"][0]["classes"], 214);
+
+    // Nothing is overwritten without --force, and nothing is touched before refusing.
+    let out = t.path().join("out2");
+    fs::create_dir(&out).unwrap();
+    fs::write(out.join("pc-q35-9.9.json"), "mine").unwrap();
+    let r = run(
+        &[
+            "dump",
+            "--qemu",
+            &fake(),
+            "--qemu-env",
+            &dump,
+            "--all-machines",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        t.path(),
+    );
+    assert_eq!(r.rc, 252);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("pc-q35-9.9.json: exists; not overwritten (use --force)"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        fs::read_to_string(out.join("pc-q35-9.9.json")).unwrap(),
+        "mine"
+    );
+    assert!(!out.join("pc-q35-7.2.json").exists());
+    let r = run(
+        &[
+            "dump",
+            "--qemu",
+            &fake(),
+            "--qemu-env",
+            &dump,
+            "-M",
+            "pc-q35-9.9",
+            "--force",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        t.path(),
+    );
+    assert_eq!(r.rc, 0, "{}", r.stderr);
+    assert!(
+        fs::read_to_string(out.join("pc-q35-9.9.json"))
+            .unwrap()
+            .len()
+            > 1000
+    );
+}
+
+#[test]
+fn dump_reports_module_errors_refusals_and_missing_binaries() {
+    let t = setup();
+    let out = t.path().join("out");
+    let mut args: Vec<String> = [
+        "dump",
+        "--qemu",
+        &fake(),
+        "-M",
+        "pc-q35-7.2",
+        "-M",
+        "isapc",
+        "-o",
+        out.to_str().unwrap(),
+    ]
+    .map(String::from)
+    .to_vec();
+    args.extend(env_arg(
+        "--qemu-env",
+        format!(
+            "FAKE_QEMU_DUMP={}",
+            fixture_dump("qemu-7.2-pc-q35-7.2.json")
+        ),
+    ));
+    args.extend(env_arg("--qemu-env", "FAKE_QEMU_REFUSE=isapc".into()));
+    args.extend(env_arg(
+        "--qemu-env",
+        "FAKE_QEMU_MODULE_ERROR=qemu-system-x86_64: failed to open module: /x/hw-display-qxl.so: cannot read file data".into(),
+    ));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let r = run(&refs, t.path());
+    assert_eq!(r.rc, 251, "{}", r.stderr);
+    assert!(r.stderr.contains("error: isapc: `"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("failed (exit status 1): qemu-system-x86_64: machine isapc refuses"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("warning: a QEMU module failed to load, its devices are missing from the dumps: qemu-system-x86_64: failed to open module: /x/hw-display-qxl.so"), "{}", r.stderr);
+    let manifest: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["failed"][0]["machine"], "isapc");
+    assert!(manifest["machines"][0]["module_errors"][0]
+        .as_str()
+        .unwrap()
+        .contains("hw-display-qxl"));
+    assert!(!out.join("isapc.json").exists());
+
+    let r = run(
+        &[
+            "dump",
+            "--qemu",
+            "/nonexistent/qemu",
+            "-M",
+            "x",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        t.path(),
+    );
+    assert_eq!(
+        (r.rc, r.stderr.as_str()),
+        (
+            251,
+            "vmstate-check dump: error: QEMU binary /nonexistent/qemu not found\n"
+        )
+    );
+    let plain = t.path().join("plain-file");
+    fs::write(&plain, "#!/bin/sh\n").unwrap();
+    let r = run(
+        &[
+            "dump",
+            "--qemu",
+            plain.to_str().unwrap(),
+            "-M",
+            "x",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        t.path(),
+    );
+    assert_eq!(r.rc, 251);
+    assert!(
+        r.stderr.contains("is not an executable file"),
+        "{}",
+        r.stderr
+    );
+    // A binary that is not QEMU.
+    let r = run(
+        &[
+            "dump",
+            "--qemu",
+            "/bin/true",
+            "-M",
+            "x",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        t.path(),
+    );
+    assert_eq!(r.rc, 251);
+    assert!(r.stderr.contains("unexpected output"), "{}", r.stderr);
+    let r = run(
+        &["dump", "--qemu", &fake(), "-o", out.to_str().unwrap()],
+        t.path(),
+    );
+    assert_eq!(r.rc, 2, "-M or --all-machines is required: {}", r.stderr);
+    let r = run(
+        &[
+            "dump",
+            "--qemu",
+            &fake(),
+            "--qemu-env",
+            "novalue",
+            "-M",
+            "x",
+            "-o",
+            "o",
+        ],
+        t.path(),
+    );
+    assert_eq!(r.rc, 2);
+    assert!(
+        r.stderr.contains("`novalue` is not of the form NAME=VALUE"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn a_hanging_dump_is_killed_at_the_timeout() {
+    let t = setup();
+    let out = t.path().join("out");
+    let pidfile = t.path().join("pids");
+    let started = std::time::Instant::now();
+    let r = run(
+        &[
+            "dump",
+            "--qemu",
+            &fake(),
+            "--qemu-env",
+            "FAKE_QEMU_HANG=dump",
+            "--qemu-env",
+            &format!("FAKE_QEMU_PIDFILE={}", pidfile.display()),
+            "-M",
+            "pc-q35-7.2",
+            "--timeout",
+            "1",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        t.path(),
+    );
+    assert_eq!(r.rc, 251, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("did not finish within 1 s; killed"),
+        "{}",
+        r.stderr
+    );
+    assert!(started.elapsed().as_secs() < 20);
+    assert_all_ended(&pidfile);
+    assert_eq!(
+        fs::read_dir(&out)
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name() != "manifest.json")
+            .count(),
+        0
+    );
+}
+
+fn compare_args(extra: &[&str]) -> Vec<String> {
+    let mut a: Vec<String> = vec!["compare-qemu".into(), fake(), fake()];
+    a.extend(env_arg(
+        "--old-env",
+        format!(
+            "FAKE_QEMU_DUMP={}",
+            fixture_dump("qemu-7.2-pc-q35-7.2.json")
+        ),
+    ));
+    a.extend(env_arg("--old-env", "FAKE_QEMU_VERSION=7.2.22".into()));
+    a.extend(env_arg(
+        "--new-env",
+        format!(
+            "FAKE_QEMU_DUMP={}",
+            fixture_dump("qemu-10.0-pc-q35-7.2.json")
+        ),
+    ));
+    a.extend(env_arg("--new-env", "FAKE_QEMU_VERSION=10.0.2".into()));
+    a.extend(env_arg(
+        "--new-env",
+        "FAKE_QEMU_MACHINES=pc-q35-7.2 pc-i440fx-7.2 pc-q35-10.0 isapc".into(),
+    ));
+    a.extend(extra.iter().map(|s| s.to_string()));
+    a
+}
+
+#[test]
+fn compare_qemu_checks_shared_versioned_machines_both_ways_once_per_content() {
+    let t = setup();
+    let pidfile = t.path().join("pids");
+    let args = compare_args(&[
+        "--old-env",
+        &format!("FAKE_QEMU_PIDFILE={}", pidfile.display()),
+        "--new-env",
+        &format!("FAKE_QEMU_PIDFILE={}", pidfile.display()),
+    ]);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let r = run(&refs, t.path());
+    // Upstream's counts for the q35 pair: 12 forward, 38 backward; both machines have the
+    // same content, so the findings (and the count) appear once.
+    assert_eq!(r.rc, 50, "{}\n{}", r.stdout, r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("OLD: QEMU emulator version 7.2.22 (fake)"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("pc-q35-7.2     12 problems     38 problems     [1]"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("pc-i440fx-7.2  12 problems     38 problems     [1]"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("only in OLD: pc-q35-9.9\nonly in NEW: pc-q35-10.0\n"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        r.stdout
+            .matches("== [1] OLD -> NEW: pc-q35-7.2, pc-i440fx-7.2")
+            .count(),
+        1
+    );
+    assert_eq!(
+        r.stdout
+            .matches("Section \"serial-mm\" does not exist in dest")
+            .count(),
+        1
+    );
+    assert!(
+        !r.stdout.lines().any(|l| l.starts_with("isapc")),
+        "unversioned machines are not compared"
+    );
+    let runs_first = fs::read_to_string(&pidfile).unwrap().lines().count();
+
+    // The second run takes every dump from the cache: QEMU is not started again.
+    let r2 = run(&refs, t.path());
+    assert_eq!((r2.rc, &r2.stdout), (r.rc, &r.stdout));
+    assert_eq!(
+        fs::read_to_string(&pidfile).unwrap().lines().count(),
+        runs_first
+    );
+
+    let json_args = compare_args(&["--format", "json", "--precise", "-M", "pc-q35-7.2"]);
+    let refs: Vec<&str> = json_args.iter().map(String::as_str).collect();
+    let r = run(&refs, t.path());
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["mode"], "precise");
+    assert_eq!(v["old"]["version"], "7.2.22");
+    assert_eq!(v["machines"].as_array().unwrap().len(), 1);
+    assert_eq!(v["groups"][0]["machines"][0], "pc-q35-7.2");
+    let fwd = v["groups"][0]["forward"]["problems"].as_u64().unwrap();
+    let back = v["groups"][0]["backward"]["problems"].as_u64().unwrap();
+    assert_eq!(v["machines"][0]["forward"], fwd);
+    assert_eq!(
+        u64::from(v["exit_code"].as_u64().unwrap() as u8),
+        (fwd + back).min(255)
+    );
+    assert_eq!(i64::from(r.rc), v["exit_code"].as_i64().unwrap());
+}
+
+/// What one fake probe uses: A's stream, B's own stream (None: B cannot write one), B's dump,
+/// B's load behaviour, the machine.
+struct Case<'a> {
+    src_stream: &'a str,
+    dest_stream: Option<&'a str>,
+    dest_dump: &'a str,
+    load: &'a str,
+    machine: &'a str,
+}
+
+fn probe_args(c: &Case, dir: &Path, pidfile: &Path, extra: &[&str]) -> Vec<String> {
+    let mut a: Vec<String> = vec![
+        "probe".into(),
+        "--src-qemu".into(),
+        fake(),
+        "--dest-qemu".into(),
+        fake(),
+    ];
+    let src = stream(dir, c.src_stream);
+    a.extend(env_arg("--src-env", format!("FAKE_QEMU_STREAM={src}")));
+    a.extend(env_arg(
+        "--src-env",
+        format!("FAKE_QEMU_PIDFILE={}", pidfile.display()),
+    ));
+    if let Some(own) = c.dest_stream {
+        let own = stream(dir, own);
+        a.extend(env_arg("--dest-env", format!("FAKE_QEMU_STREAM={own}")));
+    }
+    a.extend(env_arg(
+        "--dest-env",
+        format!("FAKE_QEMU_DUMP={}", fixture_dump(c.dest_dump)),
+    ));
+    a.extend(env_arg("--dest-env", format!("FAKE_QEMU_LOAD={}", c.load)));
+    a.extend(env_arg(
+        "--dest-env",
+        format!("FAKE_QEMU_PIDFILE={}", pidfile.display()),
+    ));
+    a.extend(["-M".into(), c.machine.into()]);
+    a.extend(extra.iter().map(|s| s.to_string()));
+    a.push("--".into());
+    a
+}
+
+fn probe(t: &Path, c: &Case, extra: &[&str]) -> Run {
+    let pidfile = t.join(format!("pids-{}-{}", c.src_stream, c.load));
+    let args = probe_args(c, t, &pidfile, extra);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let r = run(&refs, t);
+    assert_all_ended(&pidfile);
+    // The probe's temporary folder is gone (TMPDIR is this test's own folder).
+    let left: Vec<_> = fs::read_dir(t.join("tmp")).unwrap().collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    r
+}
+
+/// 10.0's i440fx stream with two `-netdev user` into 7.2: 7.2's own stream has only `slirp`
+/// instance 0, so the prediction is a failure (the real one: `Unknown savevm section or
+/// instance 'slirp' 1`).
+fn slirp_case(load: &str) -> Case<'_> {
+    Case {
+        src_stream: "qemu-10.0-i440fx-devices",
+        dest_stream: Some("qemu-7.2-i440fx-devices"),
+        dest_dump: "qemu-7.2-pc-i440fx-7.2.json",
+        load,
+        machine: "pc-i440fx-7.2",
+    }
+}
+
+#[test]
+fn probe_agrees_when_the_destination_exits_with_an_error() {
+    let t = setup();
+    let r = probe(t.path(), &slirp_case("exit"), &[]);
+    assert_eq!(r.rc, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("\noutcome      fails (1 problem)  "),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("fails (exit status 1)\n"), "{}", r.stdout);
+    assert!(r.stdout.contains("\"slirp (2)\""), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("against      B's dump and a stream B wrote of the same guest\n"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("  qemu-system-x86_64: Missing section footer for fake/device\n"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .ends_with("agree: the prediction matches the real load\n"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn probe_sees_a_failed_load_that_stays_in_inmigrate() {
+    // QEMU 10.0 with -incoming defer: the load fails, the process stays, query-migrate says
+    // "failed".
+    let t = setup();
+    let r = probe(t.path(), &slirp_case("stay"), &["--format", "json"]);
+    assert_eq!(r.rc, 0, "{}\n{}", r.stdout, r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["real"]["outcome"], "fails");
+    assert_eq!(v["real"]["status"], "failed");
+    assert_eq!(
+        v["real"]["message"],
+        "load of migration failed: Invalid argument"
+    );
+    assert_eq!(v["predicted"]["outcome"], "fails");
+    assert_eq!(
+        v["predicted"]["against"],
+        serde_json::json!(["dump", "stream"])
+    );
+    assert_eq!(v["agree"], true);
+    assert_eq!(v["exit_code"], 0);
+    assert_eq!(v["src"]["version"], "9.9.0");
+    assert_eq!(v["machine"], "pc-i440fx-7.2");
+}
+
+#[test]
+fn probe_disagrees_when_a_predicted_failure_loads() {
+    let t = setup();
+    let r = probe(t.path(), &slirp_case("ok"), &[]);
+    assert_eq!(r.rc, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("loads (paused)"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .ends_with("DISAGREE: the prediction does not match the real load\n"),
+        "{}",
+        r.stdout
+    );
+}
+
+/// 10.0's plain q35 stream into 10.0.
+fn clean() -> Case<'static> {
+    Case {
+        src_stream: "qemu-10.0-q35",
+        dest_stream: Some("qemu-10.0-q35"),
+        dest_dump: "qemu-10.0-pc-q35-7.2.json",
+        load: "ok",
+        machine: "pc-q35-7.2",
+    }
+}
+
+#[test]
+fn probe_agrees_on_a_clean_load() {
+    let t = setup();
+    let r = probe(t.path(), &clean(), &[]);
+    assert_eq!(r.rc, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("\noutcome      loads ("), "{}", r.stdout);
+}
+
+#[test]
+fn a_predicted_misread_agrees_with_a_load_that_succeeds() {
+    // 10.0's am53c974 into 7.2: the byte counts agree, 7.2 loads, but its ti_cmd receives
+    // 10.0's lun (issue 6, principle 4).
+    let t = setup();
+    let c = Case {
+        src_stream: "qemu-10.0-q35-e1000e-esp",
+        dest_stream: Some("qemu-7.2-q35-e1000e-esp"),
+        dest_dump: "qemu-7.2-pc-q35-7.2.json",
+        load: "ok",
+        machine: "pc-q35-7.2",
+    };
+    let r = probe(t.path(), &c, &[]);
+    assert_eq!(r.rc, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("\noutcome      misreads (1 problem)  "),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("error[field_shift]"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("\nnote         a misread loads without an error"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn a_destination_that_cannot_write_a_stream_leaves_its_dump() {
+    let t = setup();
+    let c = Case {
+        src_stream: "qemu-10.0-q35",
+        dest_stream: None,
+        dest_dump: "qemu-10.0-pc-q35-7.2.json",
+        load: "ok",
+        machine: "pc-q35-7.2",
+    };
+    let r = probe(t.path(), &c, &["--format", "json"]);
+    assert_eq!(r.rc, 0, "{}\n{}", r.stdout, r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["predicted"]["against"], serde_json::json!(["dump"]));
+    assert!(
+        v["predicted"]["dest_stream_error"]
+            .as_str()
+            .unwrap()
+            .contains("QMP"),
+        "{v:#}"
+    );
+}
+
+#[test]
+fn a_migration_that_never_completes_times_out_and_ends_every_process() {
+    let t = setup();
+    let pidfile = t.path().join("pids");
+    let mut args = probe_args(&clean(), t.path(), &pidfile, &["--timeout", "1"]);
+    args.insert(1, "--src-env".into());
+    args.insert(2, "FAKE_QEMU_HANG=migrate".into());
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let r = run(&refs, t.path());
+    assert_eq!(r.rc, 251, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("migrate` did not finish within 1 s; killed"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert_all_ended(&pidfile);
+    assert!(fs::read_dir(t.path().join("tmp")).unwrap().next().is_none());
+}
+
+#[test]
+fn probe_reports_a_source_that_will_not_start() {
+    let t = setup();
+    let r = run(
+        &[
+            "probe",
+            "--src-qemu",
+            "/bin/false",
+            "--dest-qemu",
+            &fake(),
+            "-M",
+            "pc-q35-7.2",
+        ],
+        t.path(),
+    );
+    assert_eq!(r.rc, 251, "{}", r.stderr);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+}
+
+#[test]
+fn sigterm_ends_the_qemu_processes_and_removes_the_temporary_folder() {
+    let t = setup();
+    let pidfile = t.path().join("pids");
+    let mut args = probe_args(&clean(), t.path(), &pidfile, &["--timeout", "120"]);
+    args.insert(1, "--src-env".into());
+    args.insert(2, "FAKE_QEMU_HANG=migrate".into());
+    let child = Command::new(bin())
+        .args(&args)
+        .env("XDG_CACHE_HOME", t.path().join("cache"))
+        .env("TMPDIR", t.path().join("tmp"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the source QEMU listens on its QMP socket inside the probe's folder.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let started = loop {
+        let found = fs::read_dir(t.path().join("tmp"))
+            .unwrap()
+            .filter_map(Result::ok)
+            .any(|e| e.path().join("src.qmp").exists());
+        if found || std::time::Instant::now() > deadline {
+            break found;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(started, "the probe never started its source QEMU");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(250), "{stderr}");
+    assert_eq!(
+        stderr,
+        "vmstate-check probe: error: interrupted; QEMU processes ended\n"
+    );
+    assert_all_ended(&pidfile);
+    assert!(
+        fs::read_dir(t.path().join("tmp")).unwrap().next().is_none(),
+        "the temporary folder is left"
+    );
+}
+
+#[test]
+fn keep_copies_the_streams_and_logs_and_never_replaces_them() {
+    let t = setup();
+    let keep = t.path().join("kept");
+    let keep_arg = keep.display().to_string();
+    let r = probe(t.path(), &clean(), &["--keep", &keep_arg]);
+    assert_eq!(r.rc, 0, "{}\n{}", r.stdout, r.stderr);
+    let src = fs::read(keep.join("src.mig")).unwrap();
+    assert_eq!(src, fs::read(t.path().join("qemu-10.0-q35.mig")).unwrap());
+    assert!(keep.join("dest-own.mig").exists() && keep.join("dest.log").exists());
+    let pidfile = t.path().join("pids-again");
+    let args = probe_args(&clean(), t.path(), &pidfile, &["--keep", &keep_arg]);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let r = run(&refs, t.path());
+    assert_eq!(r.rc, 252, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("src.mig: exists; not overwritten"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(fs::read(keep.join("src.mig")).unwrap(), src);
+}
