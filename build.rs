@@ -2,13 +2,19 @@
 //! built from (e.g. `0.1.0 (c7c64f6-dirty)`), and just the package version when there is no git
 //! or no repository (a crate tarball, an exported tree).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
+
+/// The package folder, read when the script runs (not `env!`: the compiled script may be
+/// reused for a checkout at another path, whose own folder is the one to describe).
+fn manifest_dir() -> PathBuf {
+    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| ".".into()))
+}
 
 fn git(args: &[&str]) -> Option<String> {
     let out = Command::new("git")
         .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(manifest_dir())
         .output()
         .ok()?;
     if !out.status.success() {
@@ -29,7 +35,7 @@ fn main() {
 
     // Re-run when the commit, the branch or the index changes, and when a source file changes
     // (which can make the tree dirty). Paths that do not exist are fine for cargo.
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = manifest_dir();
     if let Some(git_dir) = git(&["rev-parse", "--absolute-git-dir"]).map(PathBuf::from) {
         println!("cargo:rerun-if-changed={}", git_dir.join("HEAD").display());
         println!("cargo:rerun-if-changed={}", git_dir.join("index").display());

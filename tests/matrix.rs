@@ -12,6 +12,10 @@ fn dump(version: &str, machine: &str) -> PathBuf {
     fixture(&format!("dumps/qemu-{version}-{machine}.json"))
 }
 
+fn text_of(bytes: &[u8]) -> String {
+    text(bytes)
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -23,13 +27,9 @@ fn expected(pairs: &[(&Path, &Path)], extra: &[&str]) -> (i32, String, String) {
     let mut stdout = String::new();
     let mut problems = 0;
     for (src, dest) in pairs {
-        let mut args: Vec<&std::ffi::OsStr> = vec![
-            "-s".as_ref(),
-            src.as_os_str(),
-            "-d".as_ref(),
-            dest.as_os_str(),
-        ];
-        args.extend(extra.iter().map(|s| std::ffi::OsStr::new(s)));
+        let mut args: Vec<&std::ffi::OsStr> =
+            vec!["-s".as_ref(), src.as_os_str(), "-d".as_ref(), dest.as_os_str()];
+        args.extend(extra.iter().map(std::ffi::OsStr::new));
         let out = run(args);
         if !extra.contains(&"--precise") {
             stdout.push_str(&format!("== {} -> {}\n", src.display(), dest.display()));
@@ -195,12 +195,11 @@ fn two_folders_check_the_machine_types_in_both() {
     copy_xz(&dump("7.2", "pc-i440fx-7.2"), &old.join("i440fx.json.xz"));
     std::fs::copy(dump("10.0", "pc-q35-7.2"), new.join("a.json")).unwrap();
     std::fs::copy(dump("10.0", "pc-i440fx-7.2"), new.join("b.json")).unwrap();
-    renamed_machine(
-        &dump("10.0", "pc-q35-7.2"),
-        &new.join("c.json"),
-        "pc-q35-10.0",
-    );
-    std::fs::write(new.join(".hidden"), "not a dump").unwrap();
+    renamed_machine(&dump("10.0", "pc-q35-7.2"), &new.join("c.json"), "pc-q35-10.0");
+    std::fs::write(new.join(".hidden.json"), "not a dump").unwrap();
+    std::fs::write(new.join("VERSION"), "QEMU emulator version 10.0.2").unwrap();
+    // An alias (`pc` beside `pc-i440fx-7.2`): same machine type, same content, counts once.
+    std::fs::copy(dump("10.0", "pc-i440fx-7.2"), new.join("pc.json")).unwrap();
 
     let (code, stdout, stderr) = matrix(&[old.as_os_str(), new.as_os_str()]);
     let want = expected(
@@ -287,6 +286,22 @@ fn bad_matrix_inputs_get_one_line() {
             &[]
         )
     );
+    // A file equal to another outside its machine value is not parsed again, but a bad
+    // machine value still gets the loader's own error (with its line and column).
+    let twin = tmp.path().join("twin.json");
+    let text = std::fs::read_to_string(dump("7.2", "pc-q35-7.2")).unwrap();
+    let bad = text.replacen("\"Name\": \"pc-q35-7.2\"", "\"Name\": 5", 1);
+    assert_ne!(bad, text);
+    std::fs::write(&twin, bad).unwrap();
+    let lone = run([os("-s"), twin.as_os_str(), os("-d"), dump("7.2", "pc-q35-7.2").as_os_str()]);
+    let out = run([
+        os("matrix"),
+        dump("7.2", "pc-q35-7.2").as_os_str(),
+        twin.as_os_str(),
+        os("--all-pairs"),
+    ]);
+    let line = assert_one_line_error(&out, 254, &["twin.json", "line"]);
+    assert_eq!(line, text_of(&lone.stderr));
     // An empty folder.
     let empty = tmp.path().join("empty");
     std::fs::create_dir(&empty).unwrap();

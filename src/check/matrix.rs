@@ -350,11 +350,14 @@ pub fn all_pairs(n: usize) -> Vec<(usize, usize)> {
         .collect()
 }
 
+/// A machine type with a single dump, and that dump's position.
+pub type Unpaired = (String, usize);
+
 /// Pairs of dumps of the same machine type, every ordered pair within a machine type (both
 /// directions), in argument order. Returns the pairs and the machine types that have a single
 /// dump (nothing to compare with), with that dump's position. Members without a machine name
 /// are not paired (the caller refuses them first).
-pub fn same_machine_pairs(members: &[Member]) -> (Vec<(usize, usize)>, Vec<(String, usize)>) {
+pub fn same_machine_pairs(members: &[Member]) -> (Vec<(usize, usize)>, Vec<Unpaired>) {
     let mut pairs = Vec::new();
     let mut alone = Vec::new();
     for (i, a) in members.iter().enumerate() {

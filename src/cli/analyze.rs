@@ -51,7 +51,7 @@ Examples:
 pub enum DumpKind {
     /// Decoded device state (like `analyze-migration.py -d state`).
     State,
-    /// The vmdesc JSON carried by the stream (like `-d desc`).
+    /// The vmdesc JSON carried by the stream (like `analyze-migration.py -d desc`).
     Desc,
 }
 

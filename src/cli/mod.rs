@@ -215,7 +215,7 @@ pub fn run() -> Result<ExitCode, Error> {
         Ok(cli) => cli,
         Err(err) if !err.use_stderr() => {
             // --help / --version: the text is the output, so failing to write it (a full
-            // disk) is an output error, not success.
+            // disk) is an output error, not success; a closed stdout is not.
             let mut out = io::stdout().lock();
             let styled = err.render();
             let text = if out.is_terminal() {
