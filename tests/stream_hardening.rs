@@ -151,8 +151,9 @@ fn many_sections(n: u32, f: usize, reverse: bool) -> (Vec<u8>, usize) {
 #[test]
 fn memory_is_a_small_multiple_of_the_vmdesc_in_every_mode() {
     // Peak memory of each mode at two vmdesc sizes: the growth per vmdesc byte must stay
-    // below 14 (a parsed JSON tree is ~11x its text; one more copy, or the whole desc.json
-    // as one string, as before, goes past it), and the whole below 32 MiB + 14x.
+    // below 16 (a parsed JSON tree is ~11-14x its text in a debug build; one more copy, or
+    // the whole desc.json as one string, as before, goes past it: the old code measured 18.7
+    // in desc and 25.6 in -x), and the whole below 32 MiB + 16x.
     let dir = tempfile::tempdir().unwrap();
     let (small, small_len) = many_sections(1000, 40, false);
     let (large, large_len) = many_sections(4000, 40, false);
@@ -171,7 +172,7 @@ fn memory_is_a_small_multiple_of_the_vmdesc_in_every_mode() {
             assert_eq!(m.code(), 0, "{mode}: {}", m.stderr_text());
             m.assert_within(
                 mode,
-                32 + 14 * (large_len as u64 >> 20),
+                32 + 16 * (large_len as u64 >> 20),
                 Duration::from_secs(90),
             );
             m.peak_rss_kib * 1024
@@ -179,7 +180,7 @@ fn memory_is_a_small_multiple_of_the_vmdesc_in_every_mode() {
         let (a, b) = (peak(&fs, "s"), peak(&fl, "l"));
         let slope = b.saturating_sub(a) as f64 / (large_len - small_len) as f64;
         assert!(
-            slope < 14.0,
+            slope < 16.0,
             "{mode}: {slope:.1} bytes of memory per vmdesc byte ({a} -> {b} for {small_len} -> {large_len})"
         );
     }
