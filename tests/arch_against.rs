@@ -54,9 +54,17 @@ fn loads() -> Vec<Load> {
             let c: Vec<&str> = line.split('\t').collect();
             let (stream, by, arch, machine, set) = (c[0], c[1], c[2], c[3], c[4]);
             let base = dir.join(format!("dumps/qemu-{by}-{arch}-{machine}.json"));
-            let dump = if base.exists() { base } else { base.with_extension("json.xz") };
+            let dump = if base.exists() {
+                base
+            } else {
+                base.with_extension("json.xz")
+            };
             Load {
-                stream: dir.join("streams").join(stream).to_string_lossy().into_owned(),
+                stream: dir
+                    .join("streams")
+                    .join(stream)
+                    .to_string_lossy()
+                    .into_owned(),
                 by: by.into(),
                 arch: arch.into(),
                 ok: c[5] == "ok",
@@ -115,9 +123,18 @@ fn every_arch_load_agrees_with_against_dump_stream_and_both() {
         let all = &all;
         let workers: Vec<_> = jobs
             .chunks(half)
-            .map(|part| scope.spawn(move || part.iter().map(|&(k, m)| verdict(&all[k], m)).collect::<Vec<_>>()))
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|&(k, m)| verdict(&all[k], m))
+                        .collect::<Vec<_>>()
+                })
+            })
             .collect();
-        workers.into_iter().flat_map(|w| w.join().unwrap()).collect()
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
     });
     let mut table: BTreeMap<(String, Mode), (usize, usize)> = BTreeMap::new();
     let mut unexplained = Vec::new();
@@ -137,7 +154,9 @@ fn every_arch_load_agrees_with_against_dump_stream_and_both() {
                     .or_else(|| {
                         DUMP_BLIND
                             .iter()
-                            .find(|(a, d, _)| mode == Mode::Dump && !l.ok && *a == l.arch && *d == direction(l))
+                            .find(|(a, d, _)| {
+                                mode == Mode::Dump && !l.ok && *a == l.arch && *d == direction(l)
+                            })
                             .map(|(_, _, w)| *w)
                     });
                 match why {
@@ -147,7 +166,10 @@ fn every_arch_load_agrees_with_against_dump_stream_and_both() {
             }
         }
     }
-    println!("{:<8} {:>10} {:>10} {:>10}", "arch", "DEST.json", "DEST.mig", "both");
+    println!(
+        "{:<8} {:>10} {:>10} {:>10}",
+        "arch", "DEST.json", "DEST.mig", "both"
+    );
     let mut totals = [(0, 0); 3];
     let arches: Vec<String> = {
         let mut a: Vec<String> = table.keys().map(|k| k.0.clone()).collect();
@@ -164,14 +186,32 @@ fn every_arch_load_agrees_with_against_dump_stream_and_both() {
             t.1 += c.1;
         }
         let f = |c: (usize, usize)| format!("{} / {}", c.0, c.1);
-        println!("{arch:<8} {:>10} {:>10} {:>10}", f(cells[0]), f(cells[1]), f(cells[2]));
+        println!(
+            "{arch:<8} {:>10} {:>10} {:>10}",
+            f(cells[0]),
+            f(cells[1]),
+            f(cells[2])
+        );
     }
     let f = |c: (usize, usize)| format!("{} / {}", c.0, c.1);
-    println!("{:<8} {:>10} {:>10} {:>10}", "all", f(totals[0]), f(totals[1]), f(totals[2]));
+    println!(
+        "{:<8} {:>10} {:>10} {:>10}",
+        "all",
+        f(totals[0]),
+        f(totals[1]),
+        f(totals[2])
+    );
     println!("explained misses:\n  {}", explained.join("\n  "));
-    assert!(unexplained.is_empty(), "unexplained disagreements:\n{}", unexplained.join("\n"));
+    assert!(
+        unexplained.is_empty(),
+        "unexplained disagreements:\n{}",
+        unexplained.join("\n")
+    );
     assert!(all.len() >= 84, "only {} arch loads", all.len());
     // Every load a dump can predict: all but the dump-blind failures and the known misses.
     assert!(totals[0].0 >= 58, "DEST.json alone fell to {}", totals[0].0);
-    assert!(totals[1].0 >= 82 && totals[2].0 >= 82, "stream modes fell: {totals:?}");
+    assert!(
+        totals[1].0 >= 82 && totals[2].0 >= 82,
+        "stream modes fell: {totals:?}"
+    );
 }

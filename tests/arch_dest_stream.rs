@@ -73,7 +73,10 @@ struct Verdict {
 
 fn run(load: &Load) -> Verdict {
     let dir = root().join("tests/fixtures/arch");
-    let dest_stream = dir.join(format!("streams/qemu-{}-{}-{}.mig.gz", load.loaded_by, load.arch, load.set));
+    let dest_stream = dir.join(format!(
+        "streams/qemu-{}-{}-{}.mig.gz",
+        load.loaded_by, load.arch, load.set
+    ));
     let out = Command::new(env!("CARGO_BIN_EXE_vmstate-check"))
         .arg("analyze")
         .arg(dir.join("streams").join(&load.stream))
@@ -97,24 +100,36 @@ fn run(load: &Load) -> Verdict {
 
 /// Whether a finding is about `section` (its section label or its wire entity).
 fn names(d: &Value, section: &str) -> bool {
-    d["section"].as_str().is_some_and(|s| idstr(s) == section) || d["vmsd"].as_str() == Some(section)
+    d["section"].as_str().is_some_and(|s| idstr(s) == section)
+        || d["vmsd"].as_str() == Some(section)
 }
 
 fn judge(load: &Load, v: &Verdict) -> Result<(), String> {
     if v.rc >= 250 {
         return Err(format!("exit {} (input or stream error)", v.rc));
     }
-    let kinds: Vec<&str> = v.counted.iter().filter_map(|d| d["kind"].as_str()).collect();
+    let kinds: Vec<&str> = v
+        .counted
+        .iter()
+        .filter_map(|d| d["kind"].as_str())
+        .collect();
     match (load.ok, v.counted.is_empty()) {
         (true, true) | (false, false) => {}
         (true, false) => return Err(format!("real load ok, counted {kinds:?}")),
-        (false, true) => return Err(format!("real load failed ({}), nothing counted", load.message)),
+        (false, true) => {
+            return Err(format!(
+                "real load failed ({}), nothing counted",
+                load.message
+            ))
+        }
     }
     if !load.ok {
         let section = failing_section(&load.message)
             .ok_or_else(|| format!("no section in QEMU's message {:?}", load.message))?;
         if !v.counted.iter().any(|d| names(d, &section)) {
-            return Err(format!("QEMU failed at '{section}', counted findings name other sections: {kinds:?}"));
+            return Err(format!(
+                "QEMU failed at '{section}', counted findings name other sections: {kinds:?}"
+            ));
         }
     }
     Ok(())
@@ -130,9 +145,14 @@ fn every_arch_load_agrees_with_real_qemu() {
         let half = all.len().div_ceil(2);
         let workers: Vec<_> = all
             .chunks(half.max(1))
-            .map(|part| scope.spawn(move || part.iter().map(|l| judge(l, &run(l))).collect::<Vec<_>>()))
+            .map(|part| {
+                scope.spawn(move || part.iter().map(|l| judge(l, &run(l))).collect::<Vec<_>>())
+            })
             .collect();
-        workers.into_iter().flat_map(|w| w.join().unwrap()).collect()
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
     });
     for (load, verdict) in all.iter().zip(verdicts) {
         let label = format!("{} into {}", load.stream, load.loaded_by);
@@ -141,7 +161,11 @@ fn every_arch_load_agrees_with_real_qemu() {
             Err(e) => failures.push(format!("{label}: {e}")),
         }
     }
-    println!("{agreed} of {} loads agree with real QEMU, {} disagree", all.len(), failures.len());
+    println!(
+        "{agreed} of {} loads agree with real QEMU, {} disagree",
+        all.len(),
+        failures.len()
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert!(agreed >= 84, "only {agreed} loads checked");
 }
@@ -149,7 +173,9 @@ fn every_arch_load_agrees_with_real_qemu() {
 #[test]
 fn failing_sections_are_read_from_qemu_messages() {
     assert_eq!(
-        failing_section("qemu-system-ppc64: Unknown savevm section or instance 'icp/server' 0. Make sure"),
+        failing_section(
+            "qemu-system-ppc64: Unknown savevm section or instance 'icp/server' 0. Make sure"
+        ),
         Some("icp/server".into())
     );
     assert_eq!(

@@ -27,8 +27,12 @@ fn expected(pairs: &[(&Path, &Path)], extra: &[&str]) -> (i32, String, String) {
     let mut stdout = String::new();
     let mut problems = 0;
     for (src, dest) in pairs {
-        let mut args: Vec<&std::ffi::OsStr> =
-            vec!["-s".as_ref(), src.as_os_str(), "-d".as_ref(), dest.as_os_str()];
+        let mut args: Vec<&std::ffi::OsStr> = vec![
+            "-s".as_ref(),
+            src.as_os_str(),
+            "-d".as_ref(),
+            dest.as_os_str(),
+        ];
         args.extend(extra.iter().map(std::ffi::OsStr::new));
         let out = run(args);
         if !extra.contains(&"--precise") {
@@ -195,7 +199,11 @@ fn two_folders_check_the_machine_types_in_both() {
     copy_xz(&dump("7.2", "pc-i440fx-7.2"), &old.join("i440fx.json.xz"));
     std::fs::copy(dump("10.0", "pc-q35-7.2"), new.join("a.json")).unwrap();
     std::fs::copy(dump("10.0", "pc-i440fx-7.2"), new.join("b.json")).unwrap();
-    renamed_machine(&dump("10.0", "pc-q35-7.2"), &new.join("c.json"), "pc-q35-10.0");
+    renamed_machine(
+        &dump("10.0", "pc-q35-7.2"),
+        &new.join("c.json"),
+        "pc-q35-10.0",
+    );
     std::fs::write(new.join(".hidden.json"), "not a dump").unwrap();
     std::fs::write(new.join("VERSION"), "QEMU emulator version 10.0.2").unwrap();
     // An alias (`pc` beside `pc-i440fx-7.2`): same machine type, same content, counts once.
@@ -293,7 +301,12 @@ fn bad_matrix_inputs_get_one_line() {
     let bad = text.replacen("\"Name\": \"pc-q35-7.2\"", "\"Name\": 5", 1);
     assert_ne!(bad, text);
     std::fs::write(&twin, bad).unwrap();
-    let lone = run([os("-s"), twin.as_os_str(), os("-d"), dump("7.2", "pc-q35-7.2").as_os_str()]);
+    let lone = run([
+        os("-s"),
+        twin.as_os_str(),
+        os("-d"),
+        dump("7.2", "pc-q35-7.2").as_os_str(),
+    ]);
     let out = run([
         os("matrix"),
         dump("7.2", "pc-q35-7.2").as_os_str(),

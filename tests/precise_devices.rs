@@ -8,8 +8,12 @@ use serde_json::Value;
 
 fn dumps() -> (String, String) {
     (
-        fixture("dumps/qemu-10.0-pc-q35-7.2.json").display().to_string(),
-        fixture("dumps/qemu-7.2-pc-q35-7.2.json").display().to_string(),
+        fixture("dumps/qemu-10.0-pc-q35-7.2.json")
+            .display()
+            .to_string(),
+        fixture("dumps/qemu-7.2-pc-q35-7.2.json")
+            .display()
+            .to_string(),
     )
 }
 
@@ -55,7 +59,10 @@ fn devices_from_a_stream_keeps_only_its_entities() {
     assert!(all.contains(&found[0]));
     // A stream without esp: no counted finding (the real load of this VM into 7.2 succeeds).
     let plain = fixture("streams/qemu-10.0-q35.mig.gz");
-    assert_eq!(counted(&["--devices-from", plain.to_str().unwrap()]), (0, vec![]));
+    assert_eq!(
+        counted(&["--devices-from", plain.to_str().unwrap()]),
+        (0, vec![])
+    );
 }
 
 #[test]
@@ -80,10 +87,22 @@ fn bad_device_arguments_are_one_line_errors() {
         a.extend_from_slice(extra);
         run(&a)
     };
-    assert_one_line_error(&with(&["--devices", "no-such-class"]), 2, &["no-such-class"]);
+    assert_one_line_error(
+        &with(&["--devices", "no-such-class"]),
+        2,
+        &["no-such-class"],
+    );
     // A dump is not a stream.
-    assert_one_line_error(&with(&["--devices-from", &old]), 254, &[&old, "migration stream"]);
-    assert_one_line_error(&with(&["--devices-from", "/nonexistent.mig"]), 254, &["/nonexistent.mig"]);
+    assert_one_line_error(
+        &with(&["--devices-from", &old]),
+        254,
+        &[&old, "migration stream"],
+    );
+    assert_one_line_error(
+        &with(&["--devices-from", "/nonexistent.mig"]),
+        254,
+        &["/nonexistent.mig"],
+    );
     // A truncated stream: the decoder's error, with the file.
     let dir = tempfile::tempdir().unwrap();
     let cut = dir.path().join("cut.mig");
@@ -91,7 +110,14 @@ fn bad_device_arguments_are_one_line_errors() {
     let o = with(&["--devices-from", cut.to_str().unwrap()]);
     assert_one_line_error(&o, 253, &[cut.to_str().unwrap()]);
     // Only for the precise analysis (faithful mode is upstream's, whole dumps).
-    let o = run(["-s", new.as_str(), "-d", old.as_str(), "--devices", "e1000e"]);
+    let o = run([
+        "-s",
+        new.as_str(),
+        "-d",
+        old.as_str(),
+        "--devices",
+        "e1000e",
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--precise"));
 }

@@ -330,10 +330,12 @@ fn strict_counts_warnings_too() {
         a.push("json".into());
         a
     };
-    let precise =
-        report_schema::assert_valid_report(&String::from_utf8(common::run(args(false)).stdout).unwrap());
+    let precise = report_schema::assert_valid_report(
+        &String::from_utf8(common::run(args(false)).stdout).unwrap(),
+    );
     let strict_out = common::run(args(true));
-    let strict = report_schema::assert_valid_report(std::str::from_utf8(&strict_out.stdout).unwrap());
+    let strict =
+        report_schema::assert_valid_report(std::str::from_utf8(&strict_out.stdout).unwrap());
     assert_eq!(strict["mode"], "strict");
     let diags = strict["checks"][0]["diagnostics"].as_array().unwrap();
     let warnings = diags.iter().filter(|d| d["severity"] == "warning").count();

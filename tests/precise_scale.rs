@@ -15,7 +15,8 @@ fn field(name: &str) -> Value {
 
 /// A dump of machine pc-q35-7.2 with one class `big` whose vmsd has `fields` and `subsections`.
 fn dump(fields: Vec<Value>, subsections: Vec<Value>) -> Vec<u8> {
-    let mut desc = json!({"name": "big", "version_id": 1, "minimum_version_id": 1, "Fields": fields});
+    let mut desc =
+        json!({"name": "big", "version_id": 1, "minimum_version_id": 1, "Fields": fields});
     if !subsections.is_empty() {
         desc["Subsections"] = Value::Array(subsections);
     }
@@ -36,7 +37,11 @@ fn precise(dir: &std::path::Path, src: &[u8], dest: &[u8]) -> common::limits::Me
     std::fs::write(&s, src).unwrap();
     std::fs::write(&d, dest).unwrap();
     measure(
-        binary().args(["--precise", "--format", "json", "-s"]).arg(&s).arg("-d").arg(&d),
+        binary()
+            .args(["--precise", "--format", "json", "-s"])
+            .arg(&s)
+            .arg("-d")
+            .arg(&d),
         None,
         Duration::from_secs(300),
     )
@@ -54,13 +59,19 @@ fn fifty_thousand_subsections() {
     let src = dump(vec![field("a")], (0..N).map(subsection).collect());
     // DEST lists them in the opposite order (a linear search per subsection would scan half
     // the list each time) and lacks one.
-    let dest = dump(vec![field("a")], (0..N).rev().filter(|&k| k != 777).map(subsection).collect());
+    let dest = dump(
+        vec![field("a")],
+        (0..N).rev().filter(|&k| k != 777).map(subsection).collect(),
+    );
     let m = precise(dir.path(), &src, &dest);
     m.assert_within("50,000 subsections", 512, Duration::from_secs(60));
     // A subsection DEST lacks is a conditional finding (sent only if needed() says so).
     assert_eq!(m.code(), 0, "{}", m.stderr_text());
     let d = diagnostics(&m.stdout);
-    let missing: Vec<&Value> = d.iter().filter(|x| x["kind"] == "subsection_missing").collect();
+    let missing: Vec<&Value> = d
+        .iter()
+        .filter(|x| x["kind"] == "subsection_missing")
+        .collect();
     assert_eq!(missing.len(), 1, "{d:?}");
     assert_eq!(missing[0]["subsection"], "big/s777");
     assert_eq!(missing[0]["certainty"], "conditional");
@@ -76,7 +87,11 @@ fn ten_megabyte_pair_of_long_field_lists() {
     let mut dest_fields: Vec<Value> = names.iter().map(|n| field(n)).collect();
     dest_fields.insert(N / 2, field("inserted"));
     let dest = dump(dest_fields, vec![]);
-    assert!(src.len() + dest.len() > 10_000_000, "{} bytes", src.len() + dest.len());
+    assert!(
+        src.len() + dest.len() > 10_000_000,
+        "{} bytes",
+        src.len() + dest.len()
+    );
     let m = precise(dir.path(), &src, &dest);
     m.assert_within("10 MB of fields", 768, Duration::from_secs(120));
     assert_eq!(m.code(), 1, "{}", m.stderr_text());

@@ -124,7 +124,12 @@ fn dump_tally(extra: &[&str]) -> (i32, u64, u64, usize) {
         .unwrap()
         .iter()
         .filter(|d| d["counted"] == true)
-        .map(|d| format!("{}|{}|{}|{}", d["kind"], d["vmsd"], d["field"], d["subsection"]))
+        .map(|d| {
+            format!(
+                "{}|{}|{}|{}",
+                d["kind"], d["vmsd"], d["field"], d["subsection"]
+            )
+        })
         .collect();
     keys.sort();
     keys.dedup();
@@ -139,7 +144,10 @@ fn dump_tally(extra: &[&str]) -> (i32, u64, u64, usize) {
 #[test]
 fn every_format_in_dump_mode_is_valid_and_snapshotted() {
     let (counted, _, _, _) = dump_tally(&[]);
-    assert!(counted > 0, "the q35 pair has certain breaks (esp.drq_state)");
+    assert!(
+        counted > 0,
+        "the q35 pair has certain breaks (esp.drq_state)"
+    );
     for format in FORMATS {
         let (rc, out, err) = vc(&dump_args(format, &[]));
         assert!(err.is_empty(), "{format}: {err}");
@@ -338,8 +346,14 @@ fn quiet_prints_only_the_summary_and_nothing_when_clean() {
     assert_eq!(rc, dump_tally(&[]).0);
     assert_eq!(out.lines().count(), 1, "{out}");
     assert_eq!(out.trim_end(), full.lines().last().unwrap());
-    assert!(out.starts_with(&format!("{Q35_72} -> {Q35_100}: ")), "{out}");
-    assert!(out.contains(" counted\n") || out.ends_with(" counted\n"), "{out}");
+    assert!(
+        out.starts_with(&format!("{Q35_72} -> {Q35_100}: ")),
+        "{out}"
+    );
+    assert!(
+        out.contains(" counted\n") || out.ends_with(" counted\n"),
+        "{out}"
+    );
     let (rc, out, _) = vc(&["--precise", "-s", Q35_100, "-d", Q35_100, "--quiet"]);
     assert_eq!((rc, out.as_str()), (0, ""));
     // faithful mode: the exit code is the count, nothing is printed
@@ -352,7 +366,9 @@ fn quiet_prints_only_the_summary_and_nothing_when_clean() {
 #[test]
 fn notes_only_with_verbose() {
     let (_, json, _) = vc(&stream_args("json", &[]));
-    let notes = assert_valid_report(&json)["counts"]["notes"].as_u64().unwrap() as usize;
+    let notes = assert_valid_report(&json)["counts"]["notes"]
+        .as_u64()
+        .unwrap() as usize;
     assert!(notes > 0);
     let (_, plain, _) = vc(&stream_args("text", &[]));
     assert!(!plain.contains("note["), "{plain}");
@@ -393,7 +409,10 @@ fn written_baseline_suppresses_every_counted_finding_in_every_format() {
     let dir = tempfile::tempdir().unwrap();
     let (counted, _, warnings, keys) = dump_tally(&[]);
     let (file, rc) = write_baseline(dir.path(), &dump_args("text", &[]));
-    assert_eq!(rc, counted, "writing a baseline does not change the verdict");
+    assert_eq!(
+        rc, counted,
+        "writing a baseline does not change the verdict"
+    );
     let text = std::fs::read_to_string(&file).unwrap();
     // One entry per distinct rule + entity + field + subsection: classes that share a vmsd
     // (am53c974 and dc390 carry pciespscsi) are one wire entity, so one entry accepts both.

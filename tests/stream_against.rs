@@ -1,8 +1,8 @@
 //! `analyze --against`: verdicts on the real fixture streams compared with what real QEMU did
 //! when loading them (tests/fixtures/streams/loads.tsv), plus hand-built cases.
 
-mod stream_support;
 mod report_schema;
+mod stream_support;
 
 use serde_json::Value;
 use std::fmt::Write as _;
@@ -192,13 +192,21 @@ fn full_report_7_2_stream_against_10_0_dump() {
     let dir = tempfile::tempdir().unwrap();
     let f = fixture_stream(dir.path(), "qemu-7.2-q35-e1000e-esp");
     let dump = root().join("tests/fixtures/dumps/qemu-10.0-pc-q35-7.2.json");
-    let o = analyze(["--against", dump.to_str().unwrap(), "--verbose", f.to_str().unwrap()]);
+    let o = analyze([
+        "--against",
+        dump.to_str().unwrap(),
+        "--verbose",
+        f.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(1));
     let text = stdout(&o)
         .replace(&*f.to_string_lossy(), "STREAM")
         .replace(&*dump.to_string_lossy(), "DUMP");
     assert!(text.contains("error[field_not_sent]: \"0000:00:02.0/pciespscsi (40)\" (vmsd \"pciespscsi\"): DEST reads \"esp.drq_state\""), "{text}");
-    assert!(text.ends_with("(23 sections checked); 1 counted\n"), "{text}");
+    assert!(
+        text.ends_with("(23 sections checked); 1 counted\n"),
+        "{text}"
+    );
     assert!(text.contains("STREAM -> DUMP: 1 error, "), "{text}");
     snapshot("stream_against_7.2_esp_into_10.0", &text);
 }
@@ -262,7 +270,12 @@ fn full_report_10_0_stream_against_7_2_dump() {
     let dir = tempfile::tempdir().unwrap();
     let f = fixture_stream(dir.path(), "qemu-10.0-q35");
     let dump = root().join("tests/fixtures/dumps/qemu-7.2-pc-q35-7.2.json");
-    let o = analyze(["--against", dump.to_str().unwrap(), "--verbose", f.to_str().unwrap()]);
+    let o = analyze([
+        "--against",
+        dump.to_str().unwrap(),
+        "--verbose",
+        f.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
     let text = stdout(&o)
         .replace(&*f.to_string_lossy(), "STREAM")

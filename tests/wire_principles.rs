@@ -40,7 +40,10 @@ fn dump(classes: &[(&str, Value)]) -> Value {
 }
 
 fn counted(d: &[Diagnostic]) -> Vec<&'static str> {
-    d.iter().filter(|x| x.severity() == vmstate_check::check::Severity::Error).map(Diagnostic::rule).collect()
+    d.iter()
+        .filter(|x| x.severity() == vmstate_check::check::Severity::Error)
+        .map(Diagnostic::rule)
+        .collect()
 }
 
 #[test]
@@ -62,8 +65,13 @@ fn identity_is_the_vmsd_not_the_class() {
         &dump(&[("am53c974", esp.clone()), ("dc390", esp)]),
         &dump(&[("am53c974", esp_new.clone()), ("dc390", esp_new)]),
     );
-    assert_eq!(counted(&d), ["field_not_sent"], "one finding for the entity, not one per class: {d:?}");
-    let v = serde_json::to_value(&d[d.iter().position(|x| x.rule() == "field_not_sent").unwrap()]).unwrap();
+    assert_eq!(
+        counted(&d),
+        ["field_not_sent"],
+        "one finding for the entity, not one per class: {d:?}"
+    );
+    let v = serde_json::to_value(&d[d.iter().position(|x| x.rule() == "field_not_sent").unwrap()])
+        .unwrap();
     assert_eq!(v["classes"], json!(["am53c974", "dc390"]), "{v}");
 }
 
@@ -81,9 +89,16 @@ fn a_vmsd_name_collision_is_resolved_by_layout() {
         ],
     );
     let src = dump(&[("vmware-svga", common.clone())]);
-    let dest = dump(&[("VGA", pci_vga.clone()), ("vmware-svga-other", desc("vmware_svga", vec![f("x", 4)]))]);
+    let dest = dump(&[
+        ("VGA", pci_vga.clone()),
+        ("vmware-svga-other", desc("vmware_svga", vec![f("x", 4)])),
+    ]);
     let d = precise(&src, &dest);
-    assert_eq!(counted(&d), Vec::<&str>::new(), "the nested vga fits: {d:?}");
+    assert_eq!(
+        counted(&d),
+        Vec::<&str>::new(),
+        "the nested vga fits: {d:?}"
+    );
     // No candidate fits: the best one's findings, and vmsd_ambiguous says others were tried.
     let other = desc("vga", vec![f("latch", 2), f("sr_index", 1)]);
     let d = precise(&dump(&[("vmware-svga", other)]), &dest);
@@ -94,22 +109,45 @@ fn a_vmsd_name_collision_is_resolved_by_layout() {
 #[test]
 fn each_certainty_class() {
     // certain: a field DEST reads that SRC never sends.
-    let d = precise(&dump(&[("dev", desc("dev", vec![f("a", 4)]))]), &dump(&[("dev", desc("dev", vec![f("a", 4), f("b", 4)]))]));
-    assert_eq!(d.iter().map(|x| (x.rule(), x.certainty.clone())).collect::<Vec<_>>(), [("field_not_sent", Certainty::Certain)]);
+    let d = precise(
+        &dump(&[("dev", desc("dev", vec![f("a", 4)]))]),
+        &dump(&[("dev", desc("dev", vec![f("a", 4), f("b", 4)]))]),
+    );
+    assert_eq!(
+        d.iter()
+            .map(|x| (x.rule(), x.certainty.clone()))
+            .collect::<Vec<_>>(),
+        [("field_not_sent", Certainty::Certain)]
+    );
     // conditional: a subsection DEST does not know is sent only when its needed() says so.
     let mut with_sub = desc("dev", vec![f("a", 4)]);
     with_sub["Subsections"] = json!([desc("dev/extra", vec![f("e", 1)])]);
-    let d = precise(&dump(&[("dev", with_sub)]), &dump(&[("dev", desc("dev", vec![f("a", 4)]))]));
+    let d = precise(
+        &dump(&[("dev", with_sub)]),
+        &dump(&[("dev", desc("dev", vec![f("a", 4)]))]),
+    );
     assert_eq!(d.len(), 1, "{d:?}");
     assert_eq!(d[0].rule(), "subsection_missing");
     match &d[0].certainty {
         Certainty::Conditional(c) => assert!(c.contains("dev/extra"), "{c}"),
         other => panic!("{other:?}"),
     }
-    assert_eq!(counted(&d), Vec::<&str>::new(), "conditional findings count only with --strict");
+    assert_eq!(
+        counted(&d),
+        Vec::<&str>::new(),
+        "conditional findings count only with --strict"
+    );
     // wire-compatible: the same bytes under another name.
-    let d = precise(&dump(&[("dev", desc("dev", vec![f("old_name", 4)]))]), &dump(&[("dev", desc("dev", vec![f("new_name", 4)]))]));
-    assert_eq!(d.iter().map(|x| (x.rule(), x.certainty.clone())).collect::<Vec<_>>(), [("field_renamed", Certainty::WireCompatible)]);
+    let d = precise(
+        &dump(&[("dev", desc("dev", vec![f("old_name", 4)]))]),
+        &dump(&[("dev", desc("dev", vec![f("new_name", 4)]))]),
+    );
+    assert_eq!(
+        d.iter()
+            .map(|x| (x.rule(), x.certainty.clone()))
+            .collect::<Vec<_>>(),
+        [("field_renamed", Certainty::WireCompatible)]
+    );
 }
 
 #[test]
@@ -117,8 +155,14 @@ fn a_shift_from_dumps_is_still_a_counted_break() {
     // Dumps cannot show what is sent (field_exists tests), so the aligner pairs the names:
     // SRC [a, lun, drq] against DEST [a, ti_cmd, lun] is a field DEST reads that SRC does not
     // send and one SRC sends that DEST does not read; both certain and counted.
-    let src = dump(&[("esp", desc("esp", vec![f("a", 4), f("lun", 1), f("drq", 1)]))]);
-    let dest = dump(&[("esp", desc("esp", vec![f("a", 4), f("ti_cmd", 1), f("lun", 1)]))]);
+    let src = dump(&[(
+        "esp",
+        desc("esp", vec![f("a", 4), f("lun", 1), f("drq", 1)]),
+    )]);
+    let dest = dump(&[(
+        "esp",
+        desc("esp", vec![f("a", 4), f("ti_cmd", 1), f("lun", 1)]),
+    )]);
     let d = precise(&src, &dest);
     assert_eq!(counted(&d), ["field_not_sent", "field_not_read"], "{d:?}");
     assert!(d.iter().all(|x| x.certainty == Certainty::Certain));
@@ -137,11 +181,23 @@ fn a_shift_between_streams_is_a_counted_misread() {
     };
     let src = StreamBuilder::new()
         .config("pc-q35-7.2", &[])
-        .full(2, "esp", 0, &[0, 0, 0, 0, 1, 0], fields(["a", "lun", "drq"]))
+        .full(
+            2,
+            "esp",
+            0,
+            &[0, 0, 0, 0, 1, 0],
+            fields(["a", "lun", "drq"]),
+        )
         .finish(true);
     let dest = StreamBuilder::new()
         .config("pc-q35-7.2", &[])
-        .full(2, "esp", 0, &[0, 0, 0, 0, 0, 1], fields(["a", "ti_cmd", "lun"]))
+        .full(
+            2,
+            "esp",
+            0,
+            &[0, 0, 0, 0, 0, 1],
+            fields(["a", "ti_cmd", "lun"]),
+        )
         .finish(true);
     let (rc, kinds, v) = against(dir.path(), &src, &[&dest]);
     assert_eq!(kinds, ["field_shift"], "{v:#}");
@@ -156,11 +212,16 @@ fn against(dir: &Path, src: &[u8], dests: &[&[u8]]) -> (i32, Vec<String>, Value)
     let mut args = vec!["--format".to_owned(), "json".to_owned()];
     for (k, d) in dests.iter().enumerate() {
         args.push("--against".into());
-        args.push(write(dir, &format!("dest{k}.mig"), d).to_string_lossy().into_owned());
+        args.push(
+            write(dir, &format!("dest{k}.mig"), d)
+                .to_string_lossy()
+                .into_owned(),
+        );
     }
     args.push(s.to_string_lossy().into_owned());
     let o = analyze(args.iter().map(String::as_str));
-    let v: Value = serde_json::from_str(&stdout(&o)).unwrap_or_else(|e| panic!("{e}: {}", stderr(&o)));
+    let v: Value =
+        serde_json::from_str(&stdout(&o)).unwrap_or_else(|e| panic!("{e}: {}", stderr(&o)));
     let kinds = v["checks"][0]["diagnostics"]
         .as_array()
         .unwrap()
@@ -197,11 +258,23 @@ fn the_destination_as_a_stream() {
     // A layout the destination writes differently: found from its stream alone.
     let dest_wide = StreamBuilder::new()
         .config("pc-q35-7.2", &[])
-        .full(2, "timer", 0, &[0; 8], json!([{"name": "t", "type": "uint64", "size": 8}]))
+        .full(
+            2,
+            "timer",
+            0,
+            &[0; 8],
+            json!([{"name": "t", "type": "uint64", "size": 8}]),
+        )
         .full(3, "newdev", 0, &[0, 0, 0, 2], u32_field("x"))
         .finish(true);
     let (rc, kinds, v) = against(dir.path(), &src, &[&dest_wide]);
-    assert!(rc >= 1 && kinds.iter().any(|k| k == "field_size_mismatch" || k == "layout_mismatch"), "{v:#}");
+    assert!(
+        rc >= 1
+            && kinds
+                .iter()
+                .any(|k| k == "field_size_mismatch" || k == "layout_mismatch"),
+        "{v:#}"
+    );
 }
 
 #[test]
@@ -222,6 +295,10 @@ fn ram_block_lists_from_a_destination_stream() {
     assert_eq!(kinds, ["ram_block_missing"], "{v:#}");
     assert_eq!(rc, 1);
     // A block of another used length.
-    let (_, kinds, v) = against(dir.path(), &src, &[&stream(&[("pc.ram", 2 << 20), ("extra.rom", 0x10000)])]);
+    let (_, kinds, v) = against(
+        dir.path(),
+        &src,
+        &[&stream(&[("pc.ram", 2 << 20), ("extra.rom", 0x10000)])],
+    );
     assert_eq!(kinds, ["ram_block_size_mismatch"], "{v:#}");
 }

@@ -206,8 +206,12 @@ impl<'r> Judge<'r> {
                 );
                 continue;
             }
-            let sent_condition = (!slot.sent)
-                .then(|| format!("SRC sends subsection \"{}\" (its needed() is true)", slot.name));
+            let sent_condition = (!slot.sent).then(|| {
+                format!(
+                    "SRC sends subsection \"{}\" (its needed() is true)",
+                    slot.name
+                )
+            });
             let Some(&known) = known_by_name.get(slot.name.as_str()) else {
                 let certainty = match (&sent_condition, receiver.exact) {
                     (Some(c), _) => Certainty::Conditional(c.clone()),

@@ -27,8 +27,8 @@ use serde_json::Value;
 use super::{Certainty, Diagnostic, Finding};
 use crate::dump::Dump;
 use crate::stream::decode::{Sink, Summary};
-use crate::stream::json::{DiscardValues, ValueTree, ValueWriter};
 use crate::stream::error::Result as StreamResult;
+use crate::stream::json::{DiscardValues, ValueTree, ValueWriter};
 
 /// SPR number of the Processor Version Register (target/ppc/cpu.h `SPR_PVR`).
 const SPR_PVR: usize = 287;
@@ -211,7 +211,11 @@ fn vmsd_of(idstr: &str) -> &str {
     // a '/' before the vmsd; a qdev path always starts with a bus address, so take the whole
     // idstr when the part before the first '/' has no ':' or '@' and is not a number.
     match idstr.rsplit_once('/') {
-        Some((path, name)) if path.contains(':') || path.contains('@') || path.parse::<u32>().is_ok() => name,
+        Some((path, name))
+            if path.contains(':') || path.contains('@') || path.parse::<u32>().is_ok() =>
+        {
+            name
+        }
         _ => idstr,
     }
 }
@@ -221,7 +225,10 @@ fn dump_versions<'a>(dumps: &[&'a Dump]) -> std::collections::HashMap<&'a str, i
     let mut vmsds = std::collections::HashMap::new();
     for dump in dumps {
         for s in &dump.sections {
-            if let (Some(name), Some(v)) = (s.description.as_ref().and_then(|d| d.name.as_deref()), s.version_id) {
+            if let (Some(name), Some(v)) = (
+                s.description.as_ref().and_then(|d| d.name.as_deref()),
+                s.version_id,
+            ) {
                 vmsds.entry(name).or_insert(v);
             }
         }
@@ -296,7 +303,11 @@ fn cpus(out: &mut Vec<Diagnostic>, src: &StreamFacts, dest: &StreamFacts) {
                         field: "cpreg_vmstate_indexes".into(),
                         src: unknown.len() as i64,
                         dest: own.len() as i64,
-                        unknown_indexes: unknown.iter().take(MAX_LISTED_INDEXES).map(|&x| hex(x)).collect(),
+                        unknown_indexes: unknown
+                            .iter()
+                            .take(MAX_LISTED_INDEXES)
+                            .map(|&x| hex(x))
+                            .collect(),
                     })
                     .with_vmsd("cpu"),
                 );
@@ -365,8 +376,15 @@ pub fn machine_is_versioned(machine: &str) -> bool {
 /// An unversioned machine type between two QEMU builds that can be told apart: a section or
 /// subsection version differs between SRC's stream and DEST's own stream, or between SRC's
 /// stream and DEST's dump.
-fn unversioned(out: &mut Vec<Diagnostic>, src: &StreamFacts, dests: &[&StreamFacts], dumps: &[&Dump]) {
-    let Some(machine) = src.machine.as_deref() else { return };
+fn unversioned(
+    out: &mut Vec<Diagnostic>,
+    src: &StreamFacts,
+    dests: &[&StreamFacts],
+    dumps: &[&Dump],
+) {
+    let Some(machine) = src.machine.as_deref() else {
+        return;
+    };
     if machine_is_versioned(machine) {
         return;
     }
@@ -377,7 +395,10 @@ fn unversioned(out: &mut Vec<Diagnostic>, src: &StreamFacts, dests: &[&StreamFac
                 if d.version != s.version {
                     differing.push((
                         s.label.clone(),
-                        format!("\"{}\" is version {} in SRC and {} in DEST's stream {}", s.idstr, s.version, d.version, dest.file),
+                        format!(
+                            "\"{}\" is version {} in SRC and {} in DEST's stream {}",
+                            s.idstr, s.version, d.version, dest.file
+                        ),
                     ));
                 }
                 for (name, v) in &s.subsections {
@@ -400,7 +421,10 @@ fn unversioned(out: &mut Vec<Diagnostic>, src: &StreamFacts, dests: &[&StreamFac
                 if *v != i64::from(s.version) && !s.iterable {
                     differing.push((
                         s.label.clone(),
-                        format!("\"{}\" is version {} in SRC and {} in DEST's dump", s.idstr, s.version, v),
+                        format!(
+                            "\"{}\" is version {} in SRC and {} in DEST's dump",
+                            s.idstr, s.version, v
+                        ),
                     ));
                 }
             }
@@ -411,7 +435,11 @@ fn unversioned(out: &mut Vec<Diagnostic>, src: &StreamFacts, dests: &[&StreamFac
     if let Some((first, _)) = differing.first() {
         out.push(Diagnostic::certain(Finding::MachineUnversioned {
             machine: machine.to_owned(),
-            evidence: differing.iter().map(|(_, e)| e.as_str()).collect::<Vec<_>>().join("; "),
+            evidence: differing
+                .iter()
+                .map(|(_, e)| e.as_str())
+                .collect::<Vec<_>>()
+                .join("; "),
             section: Some(first.clone()),
         }));
     }
@@ -464,7 +492,9 @@ mod tests {
         dest.cpus = vec![arm_cpu(258, vec![1])];
         let d = check(&src, &[&dest], &[]);
         assert_eq!(kinds(&d), ["cpu_register_list_mismatch"]);
-        assert!(matches!(&d[0].finding, Finding::CpuRegisterListMismatch { field, src: 274, dest: 258, .. } if field == "cpreg_vmstate_array_len"));
+        assert!(
+            matches!(&d[0].finding, Finding::CpuRegisterListMismatch { field, src: 274, dest: 258, .. } if field == "cpreg_vmstate_array_len")
+        );
     }
 
     /// aarch64 7.2 → 10.0: one index 10.0 lacks, below 10.0's largest one.
@@ -473,11 +503,18 @@ mod tests {
         let mut src = facts("src.mig", "virt-7.2", vec![]);
         src.cpus = vec![arm_cpu(3, vec![1, 0x40200000200f3a00, 0x6030000000160000])];
         let mut dest = facts("dest.mig", "virt-7.2", vec![]);
-        dest.cpus = vec![arm_cpu(4, vec![1, 2, 0x6030000000160000, 0x7000000000000000])];
+        dest.cpus = vec![arm_cpu(
+            4,
+            vec![1, 2, 0x6030000000160000, 0x7000000000000000],
+        )];
         let d = check(&src, &[&dest], &[]);
         assert_eq!(kinds(&d), ["cpu_register_list_mismatch"]);
         match &d[0].finding {
-            Finding::CpuRegisterListMismatch { field, unknown_indexes, .. } => {
+            Finding::CpuRegisterListMismatch {
+                field,
+                unknown_indexes,
+                ..
+            } => {
                 assert_eq!(field, "cpreg_vmstate_indexes");
                 assert_eq!(unknown_indexes, &["0x40200000200f3a00"]);
             }
@@ -511,9 +548,15 @@ mod tests {
         assert_eq!(kinds(&d), ["cpu_model_mismatch"]);
         assert!(d[0].counted(false));
         // The other way a QEMU before 8.1 accepts any DD2.x: only a question.
-        assert!(matches!(ppc_pvr_verdict(0x004e1202, 0x004e1200), Some(Certainty::Conditional(_))));
+        assert!(matches!(
+            ppc_pvr_verdict(0x004e1202, 0x004e1200),
+            Some(Certainty::Conditional(_))
+        ));
         assert_eq!(ppc_pvr_verdict(0x004e1200, 0x004e1200), None);
-        assert_eq!(ppc_pvr_verdict(0x004d0200, 0x004e1200), Some(Certainty::Certain));
+        assert_eq!(
+            ppc_pvr_verdict(0x004d0200, 0x004e1200),
+            Some(Certainty::Certain)
+        );
         // A compatibility mode takes the PVR out of the check.
         src.cpus[0].ppc_compat_pvr = Some(0x0f000005);
         assert!(check(&src, &[&dest], &[]).is_empty());
@@ -522,20 +565,34 @@ mod tests {
     /// riscv64 `virt` between 7.2 and 10.0: the `cpu` versions show two builds.
     #[test]
     fn unversioned_machine_between_builds() {
-        let src = facts("src.mig", "virt", vec![sec("timer", 0, 2, &[]), sec("cpu", 3, 5, &[])]);
-        let dest = facts("dest.mig", "virt", vec![sec("timer", 0, 2, &[]), sec("cpu", 3, 10, &[])]);
+        let src = facts(
+            "src.mig",
+            "virt",
+            vec![sec("timer", 0, 2, &[]), sec("cpu", 3, 5, &[])],
+        );
+        let dest = facts(
+            "dest.mig",
+            "virt",
+            vec![sec("timer", 0, 2, &[]), sec("cpu", 3, 10, &[])],
+        );
         let d = check(&src, &[&dest], &[]);
         assert_eq!(kinds(&d), ["machine_unversioned"]);
         assert!(d[0].counted(false));
         assert_eq!(d[0].section(), Some("cpu (3)"));
-        assert!(matches!(&d[0].finding, Finding::MachineUnversioned { evidence, .. }
-            if evidence == "\"cpu\" is version 5 in SRC and 10 in DEST's stream dest.mig"));
+        assert!(
+            matches!(&d[0].finding, Finding::MachineUnversioned { evidence, .. }
+            if evidence == "\"cpu\" is version 5 in SRC and 10 in DEST's stream dest.mig")
+        );
         // The same build: nothing to report.
         let same = facts("same.mig", "virt", src.sections.clone());
         assert!(check(&src, &[&same], &[]).is_empty());
         // A versioned machine type promises compatibility.
         assert!(machine_is_versioned("virt-7.2") && machine_is_versioned("pc-q35-10.0"));
-        assert!(!machine_is_versioned("virt") && !machine_is_versioned("sifive_u") && !machine_is_versioned("raspi3b"));
+        assert!(
+            !machine_is_versioned("virt")
+                && !machine_is_versioned("sifive_u")
+                && !machine_is_versioned("raspi3b")
+        );
     }
 
     #[test]
@@ -546,10 +603,16 @@ mod tests {
         });
         let c = cpu_facts("cpu (6)", &v);
         assert_eq!(c.cpreg_len, Some(274));
-        assert_eq!(c.cpreg_indexes, Some(vec![0x40200000000f6800, 0x40200000000f6801]));
+        assert_eq!(
+            c.cpreg_indexes,
+            Some(vec![0x40200000000f6800, 0x40200000000f6801])
+        );
         let mut spr = vec![Value::String("0x0".into()); 1024];
         spr[SPR_PVR] = Value::String("0x00000000004e1200".into());
-        let p = cpu_facts("cpu (9)", &serde_json::json!({"env.nip": "0x0", "env.spr": spr}));
+        let p = cpu_facts(
+            "cpu (9)",
+            &serde_json::json!({"env.nip": "0x0", "env.spr": spr}),
+        );
         assert_eq!(p.ppc_pvr, Some(0x004e1200));
     }
 

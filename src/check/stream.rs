@@ -61,7 +61,10 @@ pub struct Report {
 impl Report {
     /// Counted findings (certain errors): the exit code.
     pub fn problems(&self) -> usize {
-        self.diagnostics.iter().filter(|d| d.severity() == Severity::Error).count()
+        self.diagnostics
+            .iter()
+            .filter(|d| d.severity() == Severity::Error)
+            .count()
     }
 
     fn push(&mut self, finding: Finding, certainty: Certainty) {
@@ -99,7 +102,9 @@ impl<'a> DestSections<'a> {
 /// The exact layout a vmdesc device entry describes (with the subsection names really sent).
 fn sent_layout(dev: &VmdescDevice, info: Option<&SectionInfo>) -> Option<WireLayout<'static>> {
     let vmsd = dev.vmsd_name.as_deref()?;
-    let version = info.map(|i| i64::from(i.version)).unwrap_or_else(|| dev.version.unwrap_or(0) as i64);
+    let version = info
+        .map(|i| i64::from(i.version))
+        .unwrap_or_else(|| dev.version.unwrap_or(0) as i64);
     let mut layout = vmdesc::layout(vmsd, version, &dev.fields, &dev.subsections);
     if let Some(info) = info {
         // Subsections of the section itself as really sent (names and versions from the bytes).
@@ -125,13 +130,34 @@ fn rename_sent(slot: &mut SubsectionSlot<'_>, info: &SectionInfo, used: &mut [bo
 /// Checks the stream `src` against every description of the destination in `dests`.
 pub fn check(src: &StreamView<'_>, dests: &[Dest<'_>], renames: &RenameTable) -> Report {
     let mut report = Report::default();
-    let dumps: Vec<&Dump> = dests.iter().filter_map(|d| match d { Dest::Dump(d) => Some(*d), _ => None }).collect();
-    let streams: Vec<&StreamView> = dests.iter().filter_map(|d| match d { Dest::Stream(s) => Some(s), _ => None }).collect();
+    let dumps: Vec<&Dump> = dests
+        .iter()
+        .filter_map(|d| match d {
+            Dest::Dump(d) => Some(*d),
+            _ => None,
+        })
+        .collect();
+    let streams: Vec<&StreamView> = dests
+        .iter()
+        .filter_map(|d| match d {
+            Dest::Stream(s) => Some(s),
+            _ => None,
+        })
+        .collect();
     let indexes: Vec<Candidates> = dumps.iter().map(|d| Candidates::new(d)).collect();
     let dest_sections: Vec<DestSections> = streams.iter().map(|s| DestSections::new(s)).collect();
     configuration(&mut report, src, &dumps, &streams);
     for info in &src.summary.sections {
-        section(&mut report, src, info, &dumps, &indexes, &streams, &dest_sections, renames);
+        section(
+            &mut report,
+            src,
+            info,
+            &dumps,
+            &indexes,
+            &streams,
+            &dest_sections,
+            renames,
+        );
     }
     for dest in &streams {
         ram_blocks(&mut report, src.summary, dest.summary);
@@ -139,12 +165,18 @@ pub fn check(src: &StreamView<'_>, dests: &[Dest<'_>], renames: &RenameTable) ->
     // What only decoded values and the pair of builds show (cpu register list, PVR,
     // unversioned machine types).
     let facts: Vec<&StreamFacts> = streams.iter().map(|s| s.facts).collect();
-    report.diagnostics.extend(inventory::check(src.facts, &facts, &dumps));
+    report
+        .diagnostics
+        .extend(inventory::check(src.facts, &facts, &dumps));
     report
 }
 
 fn configuration(report: &mut Report, src: &StreamView, dumps: &[&Dump], streams: &[&StreamView]) {
-    let machine = src.summary.configuration.as_ref().map(|c| c.machine.as_str());
+    let machine = src
+        .summary
+        .configuration
+        .as_ref()
+        .map(|c| c.machine.as_str());
     let Some(machine) = machine else {
         report.push(
             Finding::SectionNotCheckable {
@@ -157,10 +189,17 @@ fn configuration(report: &mut Report, src: &StreamView, dumps: &[&Dump], streams
         return;
     };
     let mut dest_machines: Vec<&str> = dumps.iter().filter_map(|d| d.machine()).collect();
-    dest_machines.extend(streams.iter().filter_map(|s| s.summary.configuration.as_ref().map(|c| c.machine.as_str())));
+    dest_machines.extend(
+        streams
+            .iter()
+            .filter_map(|s| s.summary.configuration.as_ref().map(|c| c.machine.as_str())),
+    );
     if let Some(other) = dest_machines.into_iter().find(|m| *m != machine) {
         report.push(
-            Finding::StreamMachineMismatch { stream: machine.to_owned(), dest: other.to_owned() },
+            Finding::StreamMachineMismatch {
+                stream: machine.to_owned(),
+                dest: other.to_owned(),
+            },
             Certainty::Certain,
         );
     }
@@ -198,7 +237,13 @@ fn section(
         Some(d) => d.vmsd_name.clone(),
         None if info.iterable => None,
         // No vmdesc: the vmsd name is the last component of the idstr.
-        None => Some(info.idstr.rsplit('/').next().unwrap_or(&info.idstr).to_owned()),
+        None => Some(
+            info.idstr
+                .rsplit('/')
+                .next()
+                .unwrap_or(&info.idstr)
+                .to_owned(),
+        ),
     };
     let vmsd_or_idstr = vmsd.clone().unwrap_or_else(|| info.idstr.clone());
     let tag = |d: Diagnostic| d.with_vmsd(vmsd_or_idstr.clone());
@@ -206,7 +251,10 @@ fn section(
     let mut dest_written: Option<(&SectionInfo, Option<&VmdescDevice>)> = None;
     let mut other_instance = false;
     for (view, sections) in streams.iter().zip(dest_sections) {
-        if let Some(found) = sections.by_key.get(&(info.idstr.as_str(), info.instance_id)) {
+        if let Some(found) = sections
+            .by_key
+            .get(&(info.idstr.as_str(), info.instance_id))
+        {
             dest_written = Some((found, device(view, found)));
             break;
         }
@@ -217,7 +265,10 @@ fn section(
         for (k, ix) in indexes.iter().enumerate() {
             for c in ix.get(v) {
                 // Classes sharing a vmsd share its layout: one candidate each layout.
-                if !candidates.iter().any(|(_, d)| super::dumps::same_layout(d, c.1)) {
+                if !candidates
+                    .iter()
+                    .any(|(_, d)| super::dumps::same_layout(d, c.1))
+                {
                     candidates.push((k, c.1));
                 }
             }
@@ -235,27 +286,37 @@ fn section(
                 ))
             };
             let files: Vec<&str> = streams.iter().map(|s| s.facts.file.as_str()).collect();
-            let evidence = format!("DEST's own stream {} does not send it (DEST has not registered it)", files.join(", "));
+            let evidence = format!(
+                "DEST's own stream {} does not send it (DEST has not registered it)",
+                files.join(", ")
+            );
             report.diagnostics.push(tag(Diagnostic::new(
-                Finding::SectionMissing { section: key, evidence: Some(evidence) },
+                Finding::SectionMissing {
+                    section: key,
+                    evidence: Some(evidence),
+                },
                 certainty,
             )));
             return;
         }
         if info.iterable {
-            report.diagnostics.push(tag(Diagnostic::certain(Finding::SectionNotCheckable {
-                section: key,
-                vmsd: None,
-                reason: NotCheckableReason::Iterable,
-            })));
+            report
+                .diagnostics
+                .push(tag(Diagnostic::certain(Finding::SectionNotCheckable {
+                    section: key,
+                    vmsd: None,
+                    reason: NotCheckableReason::Iterable,
+                })));
             return;
         }
         let Some(v) = &vmsd else {
-            report.diagnostics.push(tag(Diagnostic::certain(Finding::SectionNotCheckable {
-                section: key,
-                vmsd: None,
-                reason: NotCheckableReason::NoVmsd,
-            })));
+            report
+                .diagnostics
+                .push(tag(Diagnostic::certain(Finding::SectionNotCheckable {
+                    section: key,
+                    vmsd: None,
+                    reason: NotCheckableReason::NoVmsd,
+                })));
             return;
         };
         if candidates.is_empty() {
@@ -290,15 +351,19 @@ fn section(
             subsections: Vec::new(),
         };
         version_only(report, &key, &v, &sender, &candidates, dest_written);
-        report.diagnostics.push(tag(Diagnostic::certain(Finding::SectionNotCheckable {
-            section: key,
-            vmsd: Some(v),
-            reason: NotCheckableReason::NoVmdesc,
-        })));
+        report
+            .diagnostics
+            .push(tag(Diagnostic::certain(Finding::SectionNotCheckable {
+                section: key,
+                vmsd: Some(v),
+                reason: NotCheckableReason::NoVmdesc,
+            })));
         return;
     };
     let dest_dev = dest_written.and_then(|(_, d)| d);
-    if undescribed_pointer_array(&dev.fields) || dest_dev.is_some_and(|d| undescribed_pointer_array(&d.fields)) {
+    if undescribed_pointer_array(&dev.fields)
+        || dest_dev.is_some_and(|d| undescribed_pointer_array(&d.fields))
+    {
         // The fields of such a vmdesc are not what is on the wire (the decoder sized the
         // array from the section bounds): only the version can be judged.
         report.checked += 1;
@@ -311,14 +376,18 @@ fn section(
             subsections: Vec::new(),
         };
         version_only(report, &key, &v, &sender, &candidates, dest_written);
-        report.diagnostics.push(tag(Diagnostic::certain(Finding::SectionNotCheckable {
-            section: key,
-            vmsd: Some(v),
-            reason: NotCheckableReason::UndescribedPointerArray,
-        })));
+        report
+            .diagnostics
+            .push(tag(Diagnostic::certain(Finding::SectionNotCheckable {
+                section: key,
+                vmsd: Some(v),
+                reason: NotCheckableReason::UndescribedPointerArray,
+            })));
         return;
     }
-    let Some(sender) = sent_layout(dev, Some(info)) else { return };
+    let Some(sender) = sent_layout(dev, Some(info)) else {
+        return;
+    };
     report.checked += 1;
     // Receivers to try: DEST's own written layout when it writes the same version, else the
     // dump candidates (which give the version window).
@@ -332,14 +401,21 @@ fn section(
     let mut arrays_per: Vec<HashSet<String>> = Vec::new();
     let mut sent_arrays = HashSet::new();
     let mut sent_singles = HashSet::new();
-    vmdesc::struct_names(&dev.fields, &dev.subsections, &mut sent_arrays, &mut sent_singles);
+    vmdesc::struct_names(
+        &dev.fields,
+        &dev.subsections,
+        &mut sent_arrays,
+        &mut sent_singles,
+    );
     for (_, d) in &candidates {
         let mut a = sent_arrays.clone();
         struct_array_names(d, &mut a);
         arrays_per.push(a);
     }
     match &written {
-        Some(w) if w.version == sender.version || candidates.is_empty() => receivers.push(Receiver::Written(w.clone())),
+        Some(w) if w.version == sender.version || candidates.is_empty() => {
+            receivers.push(Receiver::Written(w.clone()))
+        }
         _ => {}
     }
     for ((k, d), arrays) in candidates.iter().zip(&arrays_per) {
@@ -382,11 +458,13 @@ fn section(
                     outside_dumps(&v).unwrap_or_default()
                 )),
             )));
-            report.diagnostics.push(tag(Diagnostic::certain(Finding::SectionNotCheckable {
-                section: key.clone(),
-                vmsd: Some(v.clone()),
-                reason: NotCheckableReason::OutsideDeviceClasses,
-            })));
+            report
+                .diagnostics
+                .push(tag(Diagnostic::certain(Finding::SectionNotCheckable {
+                    section: key.clone(),
+                    vmsd: Some(v.clone()),
+                    reason: NotCheckableReason::OutsideDeviceClasses,
+                })));
             best = None;
         }
     }
@@ -459,12 +537,16 @@ fn ram_blocks(report: &mut Report, src: &Summary, dest: &Summary) {
     if src.blocks.is_empty() || dest.blocks.is_empty() {
         return;
     }
-    let by_name: HashMap<&str, &crate::stream::ram::RamBlock> = dest.blocks.iter().map(|b| (b.name.as_str(), b)).collect();
+    let by_name: HashMap<&str, &crate::stream::ram::RamBlock> =
+        dest.blocks.iter().map(|b| (b.name.as_str(), b)).collect();
     let first = report.diagnostics.len();
     for b in &src.blocks {
         let Some(d) = by_name.get(b.name.as_str()) else {
             report.push(
-                Finding::RamBlockMissing { block: b.name.clone(), src_length: b.used_length },
+                Finding::RamBlockMissing {
+                    block: b.name.clone(),
+                    src_length: b.used_length,
+                },
                 Certainty::Certain,
             );
             continue;
@@ -477,14 +559,22 @@ fn ram_blocks(report: &mut Report, src: &Summary, dest: &Summary) {
                 Certainty::Certain
             };
             report.push(
-                Finding::RamBlockSizeMismatch { block: b.name.clone(), src: b.used_length, dest: d.used_length },
+                Finding::RamBlockSizeMismatch {
+                    block: b.name.clone(),
+                    src: b.used_length,
+                    dest: d.used_length,
+                },
                 certainty,
             );
         }
         if let (Some(a), Some(p)) = (b.page_size, d.page_size) {
             if a != p {
                 report.push(
-                    Finding::RamPageSizeMismatch { block: b.name.clone(), src: a, dest: p },
+                    Finding::RamPageSizeMismatch {
+                        block: b.name.clone(),
+                        src: a,
+                        dest: p,
+                    },
                     Certainty::Certain,
                 );
             }
@@ -501,8 +591,14 @@ fn ram_blocks(report: &mut Report, src: &Summary, dest: &Summary) {
 /// with an empty struct and the marker's size for the whole array (hw/s390x/css.c `css`).
 fn undescribed_pointer_array(fields: &[vmdesc::VmdescField]) -> bool {
     fields.iter().any(|f| {
-        (f.ty == "struct" && f.array_len.is_some_and(|n| n > 1) && f.nested.as_ref().is_some_and(|n| n.fields.is_empty() && n.vmsd_name.is_empty()))
-            || f.nested.as_ref().is_some_and(|n| undescribed_pointer_array(&n.fields))
+        (f.ty == "struct"
+            && f.array_len.is_some_and(|n| n > 1)
+            && f.nested
+                .as_ref()
+                .is_some_and(|n| n.fields.is_empty() && n.vmsd_name.is_empty()))
+            || f.nested
+                .as_ref()
+                .is_some_and(|n| undescribed_pointer_array(&n.fields))
     })
 }
 
@@ -518,7 +614,9 @@ mod tests {
     #[test]
     fn the_72_s390_css_vmdesc_shape_is_recognised_and_the_100_one_is_not() {
         // QEMU 7.2 (tests/fixtures/arch/streams/qemu-7.2-s390x-none.mig.gz).
-        let old = fields(r#"[{"name": "css", "array_len": 256, "type": "struct", "struct": {}, "size": 1}]"#);
+        let old = fields(
+            r#"[{"name": "css", "array_len": 256, "type": "struct", "struct": {}, "size": 1}]"#,
+        );
         assert!(undescribed_pointer_array(&old));
         // QEMU 10.0: NULL runs as nullptr entries, the real element as its own struct.
         let new = fields(

@@ -6,13 +6,13 @@
 
 use super::analyze::{open_stream, AnalyzeArgs};
 use super::report::finish_with;
+use crate::check::inventory::{FactsSink, StreamFacts};
 use crate::check::stream::{check, Dest, StreamView};
 use crate::compressed::Content;
 use crate::dump::Dump;
 use crate::error::Error;
 use crate::exit;
 use crate::rename::RenameTable;
-use crate::check::inventory::{FactsSink, StreamFacts};
 use crate::report::{CheckReport, EntityIndex, FindingView, Mode};
 use crate::stream::decode::{Decoder, Summary};
 use crate::stream::error::StreamError;
@@ -55,11 +55,21 @@ pub fn decode(input: Input) -> (Decoded, Result<(), StreamError>) {
         let mut dec = Decoder::new(input, &mut sink);
         dec.lenient = true;
         let r = dec.run();
-        let vmdesc = dec.vmdesc.as_ref().and_then(|d| Vmdesc::parse(&d.json).ok());
+        let vmdesc = dec
+            .vmdesc
+            .as_ref()
+            .and_then(|d| Vmdesc::parse(&d.json).ok());
         (std::mem::take(&mut dec.summary), vmdesc, r)
     };
     let facts = StreamFacts::new("", &summary, sink.cpus, r.is_ok());
-    (Decoded { summary, vmdesc, facts }, r)
+    (
+        Decoded {
+            summary,
+            vmdesc,
+            facts,
+        },
+        r,
+    )
 }
 
 enum Loaded {
@@ -69,7 +79,8 @@ enum Loaded {
 
 /// What kind of file `path` is, by content (decompressing gzip and xz).
 fn kind(path: &Path) -> Result<Content, String> {
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let file =
+        std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
     let reader = std::io::BufReader::with_capacity(1 << 16, file);
     let (_, _, content) = crate::compressed::open_content(reader, 4096)
         .map_err(|e| format!("{}: {e}", path.display()))?;
@@ -93,8 +104,8 @@ fn load(path: &Path) -> Result<Loaded, u8> {
             Ok(Loaded::Stream(decoded))
         }
         Ok(_) => {
-            let loaded = crate::dump::load_dump(path)
-                .and_then(|d| d.validate_for_layout().map(|()| d));
+            let loaded =
+                crate::dump::load_dump(path).and_then(|d| d.validate_for_layout().map(|()| d));
             loaded.map(Loaded::Dump).map_err(|e| {
                 eprintln!("vmstate-check analyze: {e}");
                 exit::INPUT_ERROR
@@ -147,9 +158,12 @@ pub fn run(args: &AnalyzeArgs, dests: &[std::path::PathBuf], input: Input) -> u8
             .device
             .and_then(|i| src.vmdesc.as_ref()?.devices.get(i))
             .and_then(|d| d.vmsd_name.as_deref());
-        let vmsd =
-            named.unwrap_or_else(|| info.idstr.rsplit('/').next().unwrap_or(&info.idstr));
-        index.insert(&format!("{} ({})", info.idstr, info.section_id), vmsd, false);
+        let vmsd = named.unwrap_or_else(|| info.idstr.rsplit('/').next().unwrap_or(&info.idstr));
+        index.insert(
+            &format!("{} ({})", info.idstr, info.section_id),
+            vmsd,
+            false,
+        );
     }
     let dest_label = dests
         .iter()

@@ -154,7 +154,9 @@ pub fn run(args: &CompareQemuArgs) -> u8 {
     let (machines, only_old, only_new) = select_machines(&old, &new, &args.machines);
     for m in &args.machines {
         if !old.has_machine(m) && !new.has_machine(m) {
-            eprintln!("vmstate-check compare-qemu: warning: neither binary lists machine type \"{m}\"");
+            eprintln!(
+                "vmstate-check compare-qemu: warning: neither binary lists machine type \"{m}\""
+            );
         }
     }
     if machines.is_empty() {

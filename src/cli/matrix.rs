@@ -337,7 +337,9 @@ fn machine_value_span(bytes: &[u8]) -> Option<std::ops::Range<usize>> {
             }
             _ => {
                 let mut j = i;
-                while j < b.len() && !matches!(b[j], b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r') {
+                while j < b.len()
+                    && !matches!(b[j], b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')
+                {
                     j += 1;
                 }
                 Some(j)
@@ -523,7 +525,10 @@ fn load_all(files: &[PathBuf], validate: bool) -> Result<(Contents, Vec<Member>)
             content: by_bytes_id[&id],
         });
     }
-    let members = members.into_iter().map(|m| m.expect("every file loaded")).collect();
+    let members = members
+        .into_iter()
+        .map(|m| m.expect("every file loaded"))
+        .collect();
     Ok((contents, members))
 }
 
@@ -548,7 +553,12 @@ mod tests {
             br#"{"vmschkmachine": {"Name": "pc"}"#,
             br#"{"vmschkmachine": {"Name": "pc"}} x"#,
         ] {
-            assert_eq!(machine_value_span(text), None, "{}", String::from_utf8_lossy(text));
+            assert_eq!(
+                machine_value_span(text),
+                None,
+                "{}",
+                String::from_utf8_lossy(text)
+            );
         }
     }
 }

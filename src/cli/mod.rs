@@ -19,13 +19,13 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::check::{compare_faithful, compare_precise_filtered, DeviceFilter};
-use crate::dump::load_dump;
 use crate::compressed::Content;
+use crate::dump::load_dump;
 use crate::error::{output_result, Error, InputError};
-use crate::stream::input::Input;
 use crate::exit;
 use crate::rename::RenameTable;
 use crate::report::{CheckReport, EntityIndex, FindingView, Mode};
+use crate::stream::input::Input;
 
 const LONG_ABOUT: &str = "\
 Compare two QEMU -dump-vmstate files and report everything that would break live migration
@@ -101,7 +101,12 @@ pub struct Cli {
     pub both: bool,
     /// With --precise: check only the wire entities (vmsds) these device classes carry
     /// (comma-separated QOM class names, the dumps' top-level keys), as for one VM.
-    #[arg(long, value_delimiter = ',', value_name = "CLASS,...", requires = "precise")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "CLASS,...",
+        requires = "precise"
+    )]
     pub devices: Vec<String>,
     /// With --precise: check only the wire entities whose sections this migration stream
     /// carries (a stream of the VM to migrate, from either QEMU; gzip/xz too).
@@ -399,13 +404,21 @@ pub fn device_filter(classes: &[String], stream: Option<&Path>) -> Result<Device
     if !classes.is_empty() && filter.classes.is_empty() {
         return Err(Error::BadArguments("--devices: no class named".to_owned()));
     }
-    let Some(path) = stream else { return Ok(filter) };
-    let read_error = |source| InputError::Read { file: path.to_owned(), source };
+    let Some(path) = stream else {
+        return Ok(filter);
+    };
+    let read_error = |source| InputError::Read {
+        file: path.to_owned(),
+        source,
+    };
     let file = std::fs::File::open(path).map_err(read_error)?;
     let raw = io::BufReader::with_capacity(1 << 16, file);
     let (reader, compression, content) =
         crate::compressed::open_content(raw, 4096).map_err(read_error)?;
-    let wrong_kind = |what: String| InputError::WrongKind { file: path.to_owned(), what };
+    let wrong_kind = |what: String| InputError::WrongKind {
+        file: path.to_owned(),
+        what,
+    };
     if let Some(what) = compression.unsupported_message() {
         return Err(wrong_kind(what.to_string()).into());
     }
@@ -416,13 +429,20 @@ pub fn device_filter(classes: &[String], stream: Option<&Path>) -> Result<Device
         .into());
     }
     let (decoded, result) = against::decode(Input::from_pipe(Box::new(reader)));
-    result.map_err(|source| Error::Stream { file: path.to_owned(), source })?;
+    result.map_err(|source| Error::Stream {
+        file: path.to_owned(),
+        source,
+    })?;
     for info in &decoded.summary.sections {
         let from_vmdesc = info
             .device
             .and_then(|k| decoded.vmdesc.as_ref()?.devices.get(k)?.vmsd_name.clone());
         let vmsd = from_vmdesc.unwrap_or_else(|| {
-            info.idstr.rsplit('/').next().unwrap_or(&info.idstr).to_owned()
+            info.idstr
+                .rsplit('/')
+                .next()
+                .unwrap_or(&info.idstr)
+                .to_owned()
         });
         filter.vmsds.insert(vmsd);
     }

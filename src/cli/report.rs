@@ -151,7 +151,9 @@ pub fn finish(
     error: Option<Error>,
     labelled: bool,
 ) -> Result<u8, Error> {
-    finish_with(opts, force, mode, checks, baseline, error, labelled, error_line)
+    finish_with(
+        opts, force, mode, checks, baseline, error, labelled, error_line,
+    )
 }
 
 /// `--list-rules`: one line per rule: id, severity, certainty, modes, summary.

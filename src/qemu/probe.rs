@@ -238,7 +238,13 @@ pub fn probe(cfg: &ProbeConfig) -> Result<ProbeReport, ProbeError> {
 }
 
 /// The files `--keep` copies.
-pub const KEPT: [&str; 5] = ["src.mig", "dest-own.mig", "src.log", "dest-own.log", "dest.log"];
+pub const KEPT: [&str; 5] = [
+    "src.mig",
+    "dest-own.mig",
+    "src.log",
+    "dest-own.log",
+    "dest.log",
+];
 
 /// Copies what a probe wrote (`src.mig`, `dest-own.mig`, the QEMU logs) into `keep`, never
 /// replacing a file there.

@@ -83,7 +83,9 @@ impl GithubAnnotations {
         let message = match &f.suppressed {
             Some(s) => format!(
                 "{scope}: {} (suppressed by baseline entry {}: {})",
-                f.message(), s.entry, s.reason
+                f.message(),
+                s.entry,
+                s.reason
             ),
             None => format!("{scope}: {}", f.message()),
         };

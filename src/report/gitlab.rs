@@ -32,7 +32,9 @@ fn description(f: &FindingView, scope: &str) -> String {
     match &f.suppressed {
         Some(s) => format!(
             "{scope}: {} [suppressed by baseline entry {}: {}]",
-            f.message(), s.entry, s.reason
+            f.message(),
+            s.entry,
+            s.reason
         ),
         None => format!("{scope}: {}", f.message()),
     }

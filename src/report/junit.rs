@@ -32,7 +32,10 @@ fn line(f: &FindingView) -> String {
     match &f.suppressed {
         Some(s) => format!(
             "suppressed[{}]: {} (baseline entry {}: {})",
-            f.rule, f.message(), s.entry, s.reason
+            f.rule,
+            f.message(),
+            s.entry,
+            s.reason
         ),
         None => format!("{}[{}]: {}", f.severity_word(), f.rule, f.message()),
     }

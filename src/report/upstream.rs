@@ -39,7 +39,12 @@ impl Printer for UpstreamText {
     }
 }
 
-fn write_line(out: &mut dyn Write, finding: &FindingView, line: &str, color: bool) -> io::Result<()> {
+fn write_line(
+    out: &mut dyn Write,
+    finding: &FindingView,
+    line: &str,
+    color: bool,
+) -> io::Result<()> {
     if !color {
         return out.write_all(line.as_bytes());
     }

@@ -67,78 +67,258 @@ macro_rules! rule {
 
 /// Every rule, in the order of the README table.
 pub static RULES: &[Rule] = &[
-    rule!("section_missing", Error, [Certain], [Faithful, Dump, Stream],
-        "DEST does not know a section SRC sends (no device class / vmsd / handler of that name)"),
-    rule!("version_too_new", Error, [Certain], [Faithful, Dump, Stream],
-        "SRC sends a (sub)section version above DEST's version_id"),
-    rule!("below_minimum_version", Error, [Certain, Conditional], [Faithful, Dump, Stream],
-        "SRC sends a (sub)section version below DEST's minimum_version_id"),
-    rule!("description_name_mismatch", Error, [Certain], [Faithful, Dump],
-        "the class's vmsd was renamed: the section idstr changes and DEST will not find it"),
-    rule!("subsection_missing", Error, [Certain, Conditional], [Faithful, Dump, Stream],
-        "SRC sends (or can send) a subsection DEST does not know"),
-    rule!("subsection_foreign", Error, [Certain], [Stream],
-        "a subsection whose name does not start with its parent vmsd's name"),
-    rule!("field_not_sent", Error, [Certain, Conditional], [Dump, Stream],
-        "DEST reads a field SRC does not send (added without a version bump or test)"),
-    rule!("field_not_read", Error, [Certain, Conditional], [Dump, Stream],
-        "SRC sends a field DEST does not read"),
-    rule!("layout_mismatch", Error, [Certain, Conditional], [Dump, Stream],
-        "a run of fields differs in byte count between what is sent and what is read"),
-    rule!("field_size_mismatch", Error, [Certain, Conditional], [Faithful, Dump, Stream],
-        "the same field has another element size"),
-    rule!("array_length_mismatch", Error, [Certain, Conditional], [Dump, Stream],
-        "a fixed array has another element count"),
-    rule!("field_shift", Error, [Certain, Conditional], [Dump, Stream],
-        "silent misread: the byte counts agree but fields land in differently named fields"),
-    rule!("dest_unmigratable", Error, [Certain], [Dump, Stream],
-        "DEST has no field list for the vmsd (the device is unmigratable there)"),
-    rule!("stream_machine_mismatch", Error, [Certain], [Stream],
-        "the stream's machine type differs from DEST's"),
-    rule!("configuration_mismatch", Error, [Certain], [Stream],
-        "a value of the configuration record (target page size ...) differs"),
-    rule!("ram_block_missing", Error, [Certain], [Stream],
-        "SRC sends a RAM block DEST does not have"),
-    rule!("ram_block_size_mismatch", Error, [Certain, Conditional], [Stream],
-        "a RAM block has another used length on DEST"),
-    rule!("ram_page_size_mismatch", Error, [Certain], [Stream],
-        "a RAM block has another page size on DEST"),
-    rule!("cpu_register_list_mismatch", Error, [Certain], [Stream],
-        "the CPU register list SRC sends does not fit DEST's (ARM cpreg list)"),
-    rule!("cpu_model_mismatch", Error, [Certain, Conditional], [Stream],
-        "SRC's CPU model (PowerPC PVR) is not one DEST's CPU accepts on load"),
-    rule!("machine_unversioned", Error, [Certain], [Stream],
-        "an unversioned machine type between different QEMU builds: no compatibility promised"),
-    rule!("field_renamed", Warning, [WireCompatible], [Dump, Stream],
-        "the same bytes under another name: wire-compatible"),
-    rule!("class_renamed", Note, [WireCompatible], [Dump],
-        "the classes carrying a vmsd have other names: wire-compatible"),
-    rule!("conditional_field", Warning, [Conditional], [Dump, Stream],
-        "the layout depends on a field_exists test the inputs cannot show"),
-    rule!("array_length_unknown", Warning, [Conditional], [Dump, Stream],
-        "a byte difference a dump without array lengths (QEMU < 8.1) cannot decide"),
-    rule!("vmsd_ambiguous", Warning, [Conditional], [Dump, Stream],
-        "several descriptions carry this vmsd name and the layout does not tell which"),
-    rule!("section_not_in_dump", Warning, [Conditional], [Stream],
-        "the DEST dump lists no class with the section's vmsd"),
-    rule!("machine_type_mismatch", Warning, [Certain], [Faithful, Dump],
-        "the two dumps were made for different machine types"),
-    rule!("variable_array_not_sent", Note, [Certain], [Dump, Stream],
-        "DEST reads a run-time-sized array the stream does not list (empty arrays send nothing)"),
-    rule!("section_not_checkable", Note, [Certain], [Dump, Stream],
-        "a section the given DEST description cannot describe (iterable, old-style, outside dumps)"),
-    rule!("section_entry_missing", Error, [Certain], [Faithful],
-        "upstream: a key of the SRC section object is absent from DEST's"),
-    rule!("description_entry_missing", Error, [Certain], [Faithful],
-        "upstream: a key of a SRC description (Fields, Subsections) is absent from DEST's"),
-    rule!("dest_fields_exhausted", Error, [Certain], [Faithful],
-        "upstream: SRC has fields after DEST's last one"),
-    rule!("unused_size_mismatch", Error, [Certain], [Faithful],
-        "upstream: an unused placeholder does not cover the other side's fields"),
-    rule!("field_mismatch", Error, [Certain], [Faithful],
-        "upstream: the field lists part ways (names compared in lockstep)"),
-    rule!("field_description_missing", Error, [Certain], [Faithful, Stream],
-        "a struct field on SRC is a plain field on DEST"),
+    rule!(
+        "section_missing",
+        Error,
+        [Certain],
+        [Faithful, Dump, Stream],
+        "DEST does not know a section SRC sends (no device class / vmsd / handler of that name)"
+    ),
+    rule!(
+        "version_too_new",
+        Error,
+        [Certain],
+        [Faithful, Dump, Stream],
+        "SRC sends a (sub)section version above DEST's version_id"
+    ),
+    rule!(
+        "below_minimum_version",
+        Error,
+        [Certain, Conditional],
+        [Faithful, Dump, Stream],
+        "SRC sends a (sub)section version below DEST's minimum_version_id"
+    ),
+    rule!(
+        "description_name_mismatch",
+        Error,
+        [Certain],
+        [Faithful, Dump],
+        "the class's vmsd was renamed: the section idstr changes and DEST will not find it"
+    ),
+    rule!(
+        "subsection_missing",
+        Error,
+        [Certain, Conditional],
+        [Faithful, Dump, Stream],
+        "SRC sends (or can send) a subsection DEST does not know"
+    ),
+    rule!(
+        "subsection_foreign",
+        Error,
+        [Certain],
+        [Stream],
+        "a subsection whose name does not start with its parent vmsd's name"
+    ),
+    rule!(
+        "field_not_sent",
+        Error,
+        [Certain, Conditional],
+        [Dump, Stream],
+        "DEST reads a field SRC does not send (added without a version bump or test)"
+    ),
+    rule!(
+        "field_not_read",
+        Error,
+        [Certain, Conditional],
+        [Dump, Stream],
+        "SRC sends a field DEST does not read"
+    ),
+    rule!(
+        "layout_mismatch",
+        Error,
+        [Certain, Conditional],
+        [Dump, Stream],
+        "a run of fields differs in byte count between what is sent and what is read"
+    ),
+    rule!(
+        "field_size_mismatch",
+        Error,
+        [Certain, Conditional],
+        [Faithful, Dump, Stream],
+        "the same field has another element size"
+    ),
+    rule!(
+        "array_length_mismatch",
+        Error,
+        [Certain, Conditional],
+        [Dump, Stream],
+        "a fixed array has another element count"
+    ),
+    rule!(
+        "field_shift",
+        Error,
+        [Certain, Conditional],
+        [Dump, Stream],
+        "silent misread: the byte counts agree but fields land in differently named fields"
+    ),
+    rule!(
+        "dest_unmigratable",
+        Error,
+        [Certain],
+        [Dump, Stream],
+        "DEST has no field list for the vmsd (the device is unmigratable there)"
+    ),
+    rule!(
+        "stream_machine_mismatch",
+        Error,
+        [Certain],
+        [Stream],
+        "the stream's machine type differs from DEST's"
+    ),
+    rule!(
+        "configuration_mismatch",
+        Error,
+        [Certain],
+        [Stream],
+        "a value of the configuration record (target page size ...) differs"
+    ),
+    rule!(
+        "ram_block_missing",
+        Error,
+        [Certain],
+        [Stream],
+        "SRC sends a RAM block DEST does not have"
+    ),
+    rule!(
+        "ram_block_size_mismatch",
+        Error,
+        [Certain, Conditional],
+        [Stream],
+        "a RAM block has another used length on DEST"
+    ),
+    rule!(
+        "ram_page_size_mismatch",
+        Error,
+        [Certain],
+        [Stream],
+        "a RAM block has another page size on DEST"
+    ),
+    rule!(
+        "cpu_register_list_mismatch",
+        Error,
+        [Certain],
+        [Stream],
+        "the CPU register list SRC sends does not fit DEST's (ARM cpreg list)"
+    ),
+    rule!(
+        "cpu_model_mismatch",
+        Error,
+        [Certain, Conditional],
+        [Stream],
+        "SRC's CPU model (PowerPC PVR) is not one DEST's CPU accepts on load"
+    ),
+    rule!(
+        "machine_unversioned",
+        Error,
+        [Certain],
+        [Stream],
+        "an unversioned machine type between different QEMU builds: no compatibility promised"
+    ),
+    rule!(
+        "field_renamed",
+        Warning,
+        [WireCompatible],
+        [Dump, Stream],
+        "the same bytes under another name: wire-compatible"
+    ),
+    rule!(
+        "class_renamed",
+        Note,
+        [WireCompatible],
+        [Dump],
+        "the classes carrying a vmsd have other names: wire-compatible"
+    ),
+    rule!(
+        "conditional_field",
+        Warning,
+        [Conditional],
+        [Dump, Stream],
+        "the layout depends on a field_exists test the inputs cannot show"
+    ),
+    rule!(
+        "array_length_unknown",
+        Warning,
+        [Conditional],
+        [Dump, Stream],
+        "a byte difference a dump without array lengths (QEMU < 8.1) cannot decide"
+    ),
+    rule!(
+        "vmsd_ambiguous",
+        Warning,
+        [Conditional],
+        [Dump, Stream],
+        "several descriptions carry this vmsd name and the layout does not tell which"
+    ),
+    rule!(
+        "section_not_in_dump",
+        Warning,
+        [Conditional],
+        [Stream],
+        "the DEST dump lists no class with the section's vmsd"
+    ),
+    rule!(
+        "machine_type_mismatch",
+        Warning,
+        [Certain],
+        [Faithful, Dump],
+        "the two dumps were made for different machine types"
+    ),
+    rule!(
+        "variable_array_not_sent",
+        Note,
+        [Certain],
+        [Dump, Stream],
+        "DEST reads a run-time-sized array the stream does not list (empty arrays send nothing)"
+    ),
+    rule!(
+        "section_not_checkable",
+        Note,
+        [Certain],
+        [Dump, Stream],
+        "a section the given DEST description cannot describe (iterable, old-style, outside dumps)"
+    ),
+    rule!(
+        "section_entry_missing",
+        Error,
+        [Certain],
+        [Faithful],
+        "upstream: a key of the SRC section object is absent from DEST's"
+    ),
+    rule!(
+        "description_entry_missing",
+        Error,
+        [Certain],
+        [Faithful],
+        "upstream: a key of a SRC description (Fields, Subsections) is absent from DEST's"
+    ),
+    rule!(
+        "dest_fields_exhausted",
+        Error,
+        [Certain],
+        [Faithful],
+        "upstream: SRC has fields after DEST's last one"
+    ),
+    rule!(
+        "unused_size_mismatch",
+        Error,
+        [Certain],
+        [Faithful],
+        "upstream: an unused placeholder does not cover the other side's fields"
+    ),
+    rule!(
+        "field_mismatch",
+        Error,
+        [Certain],
+        [Faithful],
+        "upstream: the field lists part ways (names compared in lockstep)"
+    ),
+    rule!(
+        "field_description_missing",
+        Error,
+        [Certain],
+        [Faithful, Stream],
+        "a struct field on SRC is a plain field on DEST"
+    ),
 ];
 
 /// Stand-in returned for an id with no entry (never reached: every finding has one, tested).
