@@ -36,7 +36,7 @@ fn every_real_dump_against_itself_is_silent() {
 fn forward_7_2_to_10_0() {
     for machine in MACHINES {
         let (rc, out) = check_transcript(&dump("7.2", machine), &dump("10.0", machine), &[]);
-        // Figure recorded in ../shared/docs/dump-vmstate-format.md for the upstream script.
+        // Figure recorded in the shared fact sheet dump-vmstate-format.md for the upstream script.
         assert_eq!(rc, 12, "{machine}");
         assert!(out.contains(
             "Section \"e1000e\", Description \"e1000e\": expected field \"core.eitr_guest_value\", got \"core.itr_guest_value\"; skipping rest\n"
