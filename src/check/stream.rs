@@ -339,8 +339,8 @@ fn section(
         return; // known to DEST; iterable and old-style payloads are not compared here
     }
     let v = vmsd.clone().unwrap_or_default();
-    let Some(dev) = dev else {
-        // No vmdesc: only the version can be checked.
+    // Without a field list to compare only the version can be judged; `reason` says why.
+    let version_only_section = |report: &mut Report, reason: NotCheckableReason| {
         report.checked += 1;
         let sender = WireLayout {
             vmsd: v.clone(),
@@ -354,10 +354,14 @@ fn section(
         report
             .diagnostics
             .push(tag(Diagnostic::certain(Finding::SectionNotCheckable {
-                section: key,
-                vmsd: Some(v),
-                reason: NotCheckableReason::NoVmdesc,
+                section: key.clone(),
+                vmsd: Some(v.clone()),
+                reason,
             })));
+    };
+    let Some(dev) = dev else {
+        // No vmdesc: only the version can be checked.
+        version_only_section(report, NotCheckableReason::NoVmdesc);
         return;
     };
     let dest_dev = dest_written.and_then(|(_, d)| d);
@@ -366,23 +370,7 @@ fn section(
     {
         // The fields of such a vmdesc are not what is on the wire (the decoder sized the
         // array from the section bounds): only the version can be judged.
-        report.checked += 1;
-        let sender = WireLayout {
-            vmsd: v.clone(),
-            version: i64::from(info.version),
-            exact: true,
-            unmigratable: false,
-            items: Vec::new(),
-            subsections: Vec::new(),
-        };
-        version_only(report, &key, &v, &sender, &candidates, dest_written);
-        report
-            .diagnostics
-            .push(tag(Diagnostic::certain(Finding::SectionNotCheckable {
-                section: key,
-                vmsd: Some(v),
-                reason: NotCheckableReason::UndescribedPointerArray,
-            })));
+        version_only_section(report, NotCheckableReason::UndescribedPointerArray);
         return;
     }
     let Some(sender) = sent_layout(dev, Some(info)) else {
