@@ -3,11 +3,12 @@
 //! `analyze`, zstd/bzip2/zip containers, a gzip file that cannot be decompressed).
 
 mod common;
+mod stream_support;
 
 use common::*;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use stream_support::analyze_stdin;
 
 fn gzip(data: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -35,25 +36,6 @@ fn stream_bytes(name: &str) -> Vec<u8> {
         .read_to_end(&mut data)
         .unwrap();
     data
-}
-
-fn analyze_stdin(args: &[&str], stdin: Vec<u8>) -> std::process::Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vmstate-check"))
-        .arg("analyze")
-        .args(args)
-        .arg("-")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut pipe = child.stdin.take().unwrap();
-    let feeder = std::thread::spawn(move || {
-        let _ = pipe.write_all(&stdin);
-    });
-    let out = child.wait_with_output().unwrap();
-    feeder.join().unwrap();
-    out
 }
 
 #[test]
@@ -118,10 +100,10 @@ fn compressed_streams_decode_exactly_like_plain_ones() {
     }
     // From a pipe too (the decompressor is a pipe-like input there as well).
     let want = run(["analyze".as_ref(), plain.as_os_str()]);
-    let got = analyze_stdin(&[], xz(&bytes));
+    let got = analyze_stdin(&[], &xz(&bytes));
     assert_eq!(got.status.code(), Some(0));
     assert_eq!(got.stdout, want.stdout);
-    let got = analyze_stdin(&[], gzip(&bytes));
+    let got = analyze_stdin(&[], &gzip(&bytes));
     assert_eq!(got.stdout, want.stdout);
 }
 
@@ -155,7 +137,7 @@ fn a_dump_given_to_analyze_is_named() {
     let xz_dump = write(dir.path(), "d.xz", &xz(&std::fs::read(&dump).unwrap()));
     let out = run(["analyze".as_ref(), xz_dump.as_os_str()]);
     assert_one_line_error(&out, 253, &["this looks like a -dump-vmstate file"]);
-    let out = analyze_stdin(&[], std::fs::read(&dump).unwrap());
+    let out = analyze_stdin(&[], &std::fs::read(&dump).unwrap());
     assert_one_line_error(&out, 253, &["this looks like a -dump-vmstate file"]);
 }
 
