@@ -70,22 +70,6 @@ fn upstream(name: &str, mode: &str) -> (i32, Option<Vec<u8>>) {
     (rc, out)
 }
 
-fn snapshot(name: &str, text: &str) {
-    insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
-        insta::assert_snapshot!(name, text);
-    });
-}
-
-/// FNV-1a 64 of large outputs (as tests/stream_fixtures.rs).
-fn fnv(data: &[u8]) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in data {
-        h ^= *b as u64;
-        h = h.wrapping_mul(0x100_0000_01b3);
-    }
-    format!("{h:016x}")
-}
-
 #[test]
 fn state_and_desc_are_byte_identical_wherever_upstream_works_and_decode_where_it_fails() {
     let dir = tempfile::tempdir().unwrap();

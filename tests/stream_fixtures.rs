@@ -7,22 +7,6 @@ use serde_json::Value;
 use std::fmt::Write as _;
 use stream_support::*;
 
-fn snapshot(name: &str, text: &str) {
-    insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
-        insta::assert_snapshot!(name, text);
-    });
-}
-
-/// FNV-1a 64: a stable digest of large outputs for snapshots (no extra crate).
-fn fnv(data: &[u8]) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in data {
-        h ^= *b as u64;
-        h = h.wrapping_mul(0x100_0000_01b3);
-    }
-    format!("{h:016x}")
-}
-
 /// Streams whose device sections all decode.
 const DECODABLE: [&str; 12] = [
     "qemu-10.0-i440fx-devices",
