@@ -14,7 +14,9 @@ fn harness_measures_child_memory_and_time() {
     let mut cmd = Command::new("perl");
     cmd.args([
         "-e",
-        "my $x = 'a' x 200_000_000; sleep 0.3; print length $x",
+        // Perl's `sleep` takes whole seconds (`sleep 0.3` is `sleep 0`, which made this test
+        // depend on how long the allocation took); four-argument `select` sleeps 0.3 s.
+        "my $x = 'a' x 200_000_000; select(undef, undef, undef, 0.3); print length $x",
     ]);
     let m = measure(&mut cmd, None, Duration::from_secs(30));
     assert_eq!(m.code(), 0);
