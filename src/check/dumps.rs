@@ -123,7 +123,7 @@ pub fn compare_precise_filtered(
             continue;
         }
         let Some(sd) = &s.description else { continue };
-        let vmsd = src.required(&sd.name, || sd.path.clone(), "name")?.as_str();
+        let vmsd = src.required(&sd.name, || sd.path.to_string(), "name")?.as_str();
         if !seen.insert(vmsd) {
             continue;
         }
@@ -177,19 +177,10 @@ struct EntityInput<'a> {
     dest_lengths: bool,
 }
 
+/// Whether two descriptions describe the same layout ([`crate::dump::DescPath`], where each
+/// sits in its file, takes no part in equality).
 pub(crate) fn same_layout(a: &Description, b: &Description) -> bool {
-    fn strip(d: &Description) -> Description {
-        let mut d = d.clone();
-        d.path.clear();
-        for f in d.fields.iter_mut().flatten() {
-            if let Some(n) = &mut f.description {
-                **n = strip(n);
-            }
-        }
-        d.subsections = d.subsections.map(|v| v.iter().map(strip).collect());
-        d
-    }
-    std::ptr::eq(a, b) || strip(a) == strip(b)
+    std::ptr::eq(a, b) || a == b
 }
 
 fn entity(
@@ -218,7 +209,7 @@ fn entity(
             let Some(dd) = found.and_then(|d| d.description.as_ref()) else {
                 continue;
             };
-            let dname = dest.required(&dd.name, || dd.path.clone(), "name")?;
+            let dname = dest.required(&dd.name, || dd.path.to_string(), "name")?;
             if renames.names_match(class, vmsd, dname) {
                 candidates.push((class.clone(), dd, true));
             } else {
@@ -250,7 +241,7 @@ fn entity(
         out.push(d.with_vmsd(vmsd).with_classes(classes.to_vec()));
         return Ok(());
     }
-    let version = *src.required(&sd.version_id, || sd.path.clone(), "version_id")?;
+    let version = *src.required(&sd.version_id, || sd.path.to_string(), "version_id")?;
     let mut best: Option<(usize, Vec<Diagnostic>)> = None;
     let mut distinct = 0usize;
     for (k, (_, dd, _)) in candidates.iter().enumerate() {

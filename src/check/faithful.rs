@@ -65,7 +65,7 @@ impl Place<'_> {
     fn path(self) -> String {
         match self {
             Place::Section(key) => section_path(key),
-            Place::Description(desc) => desc.path.clone(),
+            Place::Description(desc) => desc.path.to_string(),
             Place::Field(item) => item.path(),
         }
     }
@@ -244,7 +244,7 @@ impl<'a> Walk<'a> {
         sd: &'a Description,
         dd: &'a Description,
     ) -> Result<(), InputError> {
-        let sname = self.need(&sd.name, Side::Src, || sd.path.clone(), "name")?;
+        let sname = self.need(&sd.name, Side::Src, || sd.path.to_string(), "name")?;
         self.version(
             section,
             Some(&sname),
@@ -252,7 +252,7 @@ impl<'a> Walk<'a> {
             versioned_desc(sd),
             versioned_desc(dd),
         )?;
-        let dname = self.need(&dd.name, Side::Dest, || dd.path.clone(), "name")?;
+        let dname = self.need(&dd.name, Side::Dest, || dd.path.to_string(), "name")?;
         if !self.renames.names_match(section, &sname, &dname) {
             self.push(Finding::DescriptionNameMismatch {
                 section: section.to_owned(),
@@ -310,13 +310,13 @@ impl<'a> Walk<'a> {
             }
         }
         for s in src {
-            let sname = self.need(&s.name, Side::Src, || s.path.clone(), "name")?;
+            let sname = self.need(&s.name, Side::Src, || s.path.to_string(), "name")?;
             let matches = by_name.get(sname.as_str()).map_or(&[][..], Vec::as_slice);
             for d in matches {
                 self.description(section, s, d)?;
             }
             if let Some(nameless) = dest.get(named) {
-                self.need(&nameless.name, Side::Dest, || nameless.path.clone(), "name")?;
+                self.need(&nameless.name, Side::Dest, || nameless.path.to_string(), "name")?;
             }
             if matches.is_empty() {
                 self.push(Finding::SubsectionMissing {
@@ -354,7 +354,7 @@ impl<'a> Walk<'a> {
         let Some(first) = fields.first() else {
             return Ok(false);
         };
-        let key = self.need(&nested.name, side, || nested.path.clone(), "name")?;
+        let key = self.need(&nested.name, side, || nested.path.to_string(), "name")?;
         let first_name = self.need(&first.field, side, || nested.field_path(0), "field")?;
         Ok(self.renames.names_match(&key, &first_name, name))
     }

@@ -1,22 +1,36 @@
 //! Loading a `-dump-vmstate` file straight into the typed tree (no intermediate `Value`), with
 //! the JSON path of every value at hand for error messages.
 
+use std::cell::RefCell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::path::Path;
 
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::{Description, Dump, Field, JsonPath, Section};
+use super::{DescPath, Description, Dump, Field, JsonPath, Section};
 use crate::error::InputError;
 
 /// How many leading bytes of a dump are looked at to tell a migration stream or a foreign
 /// container from a dump (see [`crate::compressed`]).
 const SNIFF_LEN: usize = 4096;
 
-/// Reads and parses the dump at `file` (plain, gzip or xz, recognised by magic), streaming
-/// it through a small buffer so that the file's bytes are never all in memory next to the
-/// tree built from them.
+/// Plain regular files up to this size are read whole and parsed from memory; larger ones
+/// (and compressed files, pipes) are streamed through a small buffer, so a huge input never
+/// has its bytes all in memory next to the tree built from them. Real dumps are about 1 MiB;
+/// at 16 MiB the bytes held while parsing (at most 16 MiB) stay inside the README's memory
+/// bound (8 MiB + 4 x the dumps: the tree costs at most 3.5 x).
+const SLURP_LIMIT: u64 = 16 << 20;
+
+/// The largest read buffer kept for the next dump (inside the README's constant term).
+const KEPT_BUFFER: usize = 4 << 20;
+
+thread_local! {
+    /// The bytes of the last plain dump read on this thread, kept for the next one.
+    static SLURP_BUFFER: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Reads and parses the dump at `file` (plain, gzip or xz, recognised by magic).
 pub fn load_dump(file: &Path) -> Result<Dump, InputError> {
     let read_error = |source| InputError::Read {
         file: file.to_path_buf(),
@@ -27,6 +41,12 @@ pub fn load_dump(file: &Path) -> Result<Dump, InputError> {
         what,
     };
     let handle = std::fs::File::open(file).map_err(read_error)?;
+    // A pipe or a device has no usable length: it is streamed.
+    let handle_len = handle
+        .metadata()
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| m.len());
     let raw = std::io::BufReader::with_capacity(64 * 1024, handle);
     let (reader, compression, content) =
         crate::compressed::open_content(raw, SNIFF_LEN).map_err(|e| {
@@ -43,6 +63,32 @@ pub fn load_dump(file: &Path) -> Result<Dump, InputError> {
         return Err(wrong_kind(
             "this looks like a migration stream (QEVM magic), not a -dump-vmstate file; decode it with `vmstate-check analyze`, or check it with `analyze --against DEST.json`".to_owned(),
         ));
+    }
+    let size = handle_len.unwrap_or(u64::MAX);
+    if compression == crate::compressed::Compression::Plain && size <= SLURP_LIMIT {
+        // serde_json parses a byte slice several times faster than a reader (it scans
+        // strings with memchr instead of byte by byte); a plain file of a sane size is
+        // read whole into a buffer that the next dump reuses (fresh pages cost a page fault
+        // each, as much as the parse saves), dropped if it grew past the constant term.
+        let mut reader = reader;
+        return SLURP_BUFFER.with(|buffer| {
+            let mut bytes = buffer.take();
+            bytes.clear();
+            // Exact: `read_to_end` zeroes all spare capacity before reading into it.
+            bytes.reserve_exact(size as usize);
+            let parsed = match std::io::Read::read_to_end(&mut reader, &mut bytes) {
+                Ok(_) => parse(file, serde_json::Deserializer::from_slice(&bytes))
+                    .map_err(|err| InputError::syntax(file, &err)),
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                    Err(wrong_kind(e.to_string()))
+                }
+                Err(e) => Err(read_error(e)),
+            };
+            if bytes.capacity() <= KEPT_BUFFER {
+                buffer.set(bytes);
+            }
+            parsed
+        });
     }
     parse(file, serde_json::Deserializer::from_reader(reader)).map_err(|err| {
         if err.is_io() {
@@ -80,6 +126,62 @@ fn parse<'de, R: serde_json::de::Read<'de>>(
 fn note_key(keys: &mut Vec<String>, key: &str) {
     if !keys.iter().any(|k| k == key) {
         keys.push(key.to_owned());
+    }
+}
+
+/// An object key of a section, description or field: one of the keys the model reads,
+/// without an allocation, else (a key no QEMU writes) owned.
+enum Key {
+    Known(&'static str),
+    Other(String),
+}
+
+impl Key {
+    fn as_str(&self) -> &str {
+        match self {
+            Key::Known(k) => k,
+            Key::Other(k) => k,
+        }
+    }
+}
+
+/// The keys of the objects below the top level that `-dump-vmstate` writes
+/// (migration/savevm.c `dump_vmstate_vmsd`, `dump_vmstate_vmsf`).
+const KNOWN_KEYS: [&str; 11] = [
+    "field",
+    "version_id",
+    "field_exists",
+    "size",
+    "num",
+    "Description",
+    "name",
+    "Fields",
+    "Subsections",
+    "minimum_version_id",
+    "Name",
+];
+
+/// Reads an object key as a [`Key`]: a key per value of every field made a `String` each,
+/// the largest share of the allocations of a load.
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Key;
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Key, D::Error> {
+        de.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = Key;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object key")
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Key, E> {
+        Ok(match KNOWN_KEYS.iter().find(|k| **k == v) {
+            Some(k) => Key::Known(k),
+            None => Key::Other(v.to_owned()),
+        })
     }
 }
 
@@ -128,10 +230,11 @@ impl<'de> Visitor<'de> for SectionSeed<'_> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut section = Section::default();
-        while let Some(key) = map.next_key::<String>()? {
-            note_key(&mut section.keys, &key);
-            let path = JsonPath::Key(self.path, &key);
-            match key.as_str() {
+        while let Some(name) = map.next_key_seed(KeySeed)? {
+            let key = name.as_str();
+            note_key(&mut section.keys, key);
+            let path = JsonPath::Key(self.path, key);
+            match key {
                 "Name" => section.name = Some(next_scalar(&mut map, &path)?),
                 "version_id" => section.version_id = Some(next_scalar(&mut map, &path)?),
                 "minimum_version_id" => {
@@ -168,13 +271,14 @@ impl<'de> Visitor<'de> for DescriptionSeed<'_> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut desc = Description {
-            path: self.path.to_string(),
+            path: DescPath::of(self.path),
             ..Description::default()
         };
-        while let Some(key) = map.next_key::<String>()? {
-            note_key(&mut desc.keys, &key);
-            let path = JsonPath::Key(self.path, &key);
-            match key.as_str() {
+        while let Some(name) = map.next_key_seed(KeySeed)? {
+            let key = name.as_str();
+            note_key(&mut desc.keys, key);
+            let path = JsonPath::Key(self.path, key);
+            match key {
                 "name" => desc.name = Some(next_scalar(&mut map, &path)?),
                 "version_id" => desc.version_id = Some(next_scalar(&mut map, &path)?),
                 "minimum_version_id" => {
@@ -212,9 +316,10 @@ impl<'de> Visitor<'de> for FieldSeed<'_> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut field = Field::default();
-        while let Some(key) = map.next_key::<String>()? {
-            let path = JsonPath::Key(self.path, &key);
-            match key.as_str() {
+        while let Some(name) = map.next_key_seed(KeySeed)? {
+            let key = name.as_str();
+            let path = JsonPath::Key(self.path, key);
+            match key {
                 "field" => field.field = Some(next_scalar(&mut map, &path)?),
                 "version_id" => field.version_id = Some(next_scalar(&mut map, &path)?),
                 "minimum_version_id" => {
@@ -265,31 +370,46 @@ impl<'de, K: ElementKind> Visitor<'de> for ListSeed<'_, K> {
         write!(f, "an array for {}", self.path)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
-        loop {
-            let path = JsonPath::Index(self.path, out.len());
+        // The elements gather in a scratch list kept per thread and nesting level, then move
+        // into one allocation of the exact length: growing every list by doubling (and
+        // shrinking it after) touched twice the memory of the lists, a page fault per page.
+        let mut scratch = K::scratch().with(|pool| pool.borrow_mut().pop().unwrap_or_default());
+        let read = loop {
+            let path = JsonPath::Index(self.path, scratch.len());
             let element = Element::<K> {
                 path: &path,
                 kind: PhantomData,
             };
-            match seq.next_element_seed(element)? {
-                Some(item) => out.push(item),
-                None => break,
+            match seq.next_element_seed(element) {
+                Ok(Some(item)) => scratch.push(item),
+                Ok(None) => break Ok(scratch.drain(..).collect::<Vec<_>>()),
+                Err(e) => break Err(e),
             }
-        }
-        out.shrink_to_fit();
-        Ok(out)
+        };
+        scratch.clear();
+        K::scratch().with(|pool| pool.borrow_mut().push(scratch));
+        read
     }
 }
 
 /// What a list holds: fields or (subsection) descriptions.
 trait ElementKind {
-    type Output;
+    type Output: 'static;
     fn read<'de, D: Deserializer<'de>>(path: &JsonPath, de: D) -> Result<Self::Output, D::Error>;
+    /// The scratch lists of this element type, one per nesting level in use.
+    fn scratch() -> &'static std::thread::LocalKey<RefCell<Vec<Vec<Self::Output>>>>;
+}
+
+thread_local! {
+    static FIELD_SCRATCH: RefCell<Vec<Vec<Field>>> = const { RefCell::new(Vec::new()) };
+    static DESCRIPTION_SCRATCH: RefCell<Vec<Vec<Description>>> = const { RefCell::new(Vec::new()) };
 }
 
 impl ElementKind for Field {
     type Output = Field;
+    fn scratch() -> &'static std::thread::LocalKey<RefCell<Vec<Vec<Field>>>> {
+        &FIELD_SCRATCH
+    }
     fn read<'de, D: Deserializer<'de>>(path: &JsonPath, de: D) -> Result<Field, D::Error> {
         FieldSeed { path }.deserialize(de)
     }
@@ -297,6 +417,9 @@ impl ElementKind for Field {
 
 impl ElementKind for Description {
     type Output = Description;
+    fn scratch() -> &'static std::thread::LocalKey<RefCell<Vec<Vec<Description>>>> {
+        &DESCRIPTION_SCRATCH
+    }
     fn read<'de, D: Deserializer<'de>>(path: &JsonPath, de: D) -> Result<Description, D::Error> {
         DescriptionSeed { path }.deserialize(de)
     }

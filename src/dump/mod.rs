@@ -10,7 +10,7 @@ mod load;
 mod path;
 
 pub use load::{load_dump, parse_dump};
-pub use path::JsonPath;
+pub use path::{DescPath, JsonPath};
 
 use std::collections::HashMap;
 
@@ -156,8 +156,8 @@ pub struct Section {
 /// A vmsd: a section's description, a nested struct's description, or a subsection.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Description {
-    /// JSON path of this object in its file, for error messages.
-    pub path: String,
+    /// JSON path of this object in its file, for error messages (not part of equality).
+    pub path: DescPath,
     /// Every key of the object, in file order.
     pub keys: Vec<String>,
     /// `name`: the vmsd name (full `parent/child` name for subsections).

@@ -38,7 +38,7 @@ pub fn layout<'a>(
 ) -> Result<WireLayout<'a>, InputError> {
     let vmsd = reading
         .dump
-        .required(&desc.name, || desc.path.clone(), "name")?
+        .required(&desc.name, || desc.path.to_string(), "name")?
         .clone();
     let mut out = WireLayout {
         vmsd: vmsd.clone(),
