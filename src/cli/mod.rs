@@ -379,6 +379,7 @@ fn check(
             dest: files[d].display().to_string(),
             entities: indexes[s].entities(),
             sections_checked: None,
+            origin: None,
             findings: diags
                 .into_iter()
                 .map(|diag| FindingView::new(diag, mode, &indexes[s]))

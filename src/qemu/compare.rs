@@ -16,7 +16,7 @@ use super::QemuError;
 use crate::check::{compare_faithful, compare_precise, Diagnostic};
 use crate::error::InputError;
 use crate::rename::RenameTable;
-use crate::render::json::Mode;
+use crate::report::{EntityIndex, Mode};
 
 /// One machine type in the summary.
 #[derive(Debug, Clone, Serialize)]
@@ -47,6 +47,11 @@ pub struct Group {
     pub forward: Vec<Diagnostic>,
     /// Findings NEW → OLD.
     pub backward: Vec<Diagnostic>,
+    /// OLD's dump's sections → wire entities (locates the forward findings, as the checker
+    /// does with its SRC: a baseline entry matches the same findings in both commands).
+    pub old_index: EntityIndex,
+    /// NEW's dump's sections → wire entities (locates the backward findings).
+    pub new_index: EntityIndex,
 }
 
 /// The whole result.
@@ -175,6 +180,11 @@ pub fn compare(
             None => {
                 let src = crate::dump::load_dump(&old_path)?;
                 let dest = crate::dump::load_dump(&new_path)?;
+                if mode != Mode::Faithful {
+                    // As the checker: the layout modes refuse a vacuous pass.
+                    src.validate_for_layout()?;
+                    dest.validate_for_layout()?;
+                }
                 let (mut forward, mut backward) = (Vec::new(), Vec::new());
                 match mode {
                     Mode::Faithful => {
@@ -192,6 +202,8 @@ pub fn compare(
                     new_dump: new_path,
                     forward,
                     backward,
+                    old_index: EntityIndex::from_dump(&src),
+                    new_index: EntityIndex::from_dump(&dest),
                 });
                 by_content.insert(key, groups.len() - 1);
                 groups.len() - 1
