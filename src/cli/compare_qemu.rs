@@ -20,6 +20,25 @@ use crate::rename::RenameTable;
 use crate::report::qemu::{Direction, MachineSummary, QemuBinary, QemuCheck, QemuSummary};
 use crate::report::{CheckReport, FindingView, Mode};
 
+/// The end of `compare-qemu --help`: exit codes and an example.
+pub const AFTER_HELP: &str = concat!(
+    crate::exit_codes_help!(),
+    "
+
+The count is taken over the distinct dump contents, both directions: machine types whose
+dumps have the same content on both sides are checked (and counted) once. Exit 251 also when
+QEMU refused to dump every machine type, so that nothing could be compared; a machine type
+that only one binary refuses is a row of the summary, not an error. The report (every
+--format) has one check per distinct content and direction, labelled
+`[N] MACHINE (+K with the same dumps): OLD -> NEW`.
+
+Example:
+    vmstate-check compare-qemu /opt/qemu72/usr/bin/qemu-system-x86_64 \\
+        --old-arg -L --old-arg /opt/qemu72/usr/share/qemu \\
+        --old-env QEMU_MODULE_DIR=/opt/qemu72/usr/lib/x86_64-linux-gnu/qemu \\
+        qemu-system-x86_64 -M pc-q35-7.2 --precise --format junit"
+);
+
 /// Arguments of `vmstate-check compare-qemu`.
 #[derive(Debug, Args)]
 pub struct CompareQemuArgs {
@@ -217,8 +236,20 @@ fn checks(cmp: &Comparison, mode: Mode) -> Vec<CheckReport> {
     let mut checks = Vec::with_capacity(cmp.groups.len() * 2);
     for (i, g) in cmp.groups.iter().enumerate() {
         let directions = [
-            (Direction::OldToNew, &g.old_dump, &g.new_dump, &g.forward, &g.old_index),
-            (Direction::NewToOld, &g.new_dump, &g.old_dump, &g.backward, &g.new_index),
+            (
+                Direction::OldToNew,
+                &g.old_dump,
+                &g.new_dump,
+                &g.forward,
+                &g.old_index,
+            ),
+            (
+                Direction::NewToOld,
+                &g.new_dump,
+                &g.old_dump,
+                &g.backward,
+                &g.new_index,
+            ),
         ];
         for (direction, src, dest, diags, index) in directions {
             checks.push(CheckReport {

@@ -53,11 +53,7 @@ impl QemuCheck {
             0 | 1 => String::new(),
             n => format!(" (+{} with the same dumps)", n - 1),
         };
-        format!(
-            "[{}] {first}{more}: {}",
-            self.group,
-            self.direction.arrow()
-        )
+        format!("[{}] {first}{more}: {}", self.group, self.direction.arrow())
     }
 
     /// The check's `qemu` object in the JSON report.

@@ -2,7 +2,8 @@
 //!
 //! One check prints upstream's lines and nothing else (no summary line: the count is the exit
 //! code, as upstream); several checks (`--both`, `matrix`) print each one's lines after a
-//! `== SRC -> DEST` header; `compare-qemu` prints its per-machine summary first. Colour wraps the text of a line, never its newline, so the bytes
+//! `== SRC -> DEST` header; `compare-qemu` prints its per-machine summary first and a blank
+//! line between its checks. Colour wraps the text of a line, never its newline, so the bytes
 //! stay the same once the escapes are stripped. The lines themselves come from
 //! [`crate::render::text::upstream_text`] (including upstream's fragment bug).
 
