@@ -776,6 +776,20 @@ fn compare_qemu_baselines_round_trip_and_match_the_checkers() {
     assert_eq!(cv["counts"]["suppressed"], counted);
     assert_eq!(cv["baseline"]["stale"], serde_json::json!([]));
 
+    // ... and the checker writes the same file for them.
+    let from_checker = t.path().join("checker.toml");
+    let written = Command::new(bin())
+        .args(["--precise", "--both", "-q", "--write-baseline"])
+        .arg(&from_checker)
+        .arg("-s")
+        .arg(fixture_dump("qemu-7.2-pc-q35-7.2.json"))
+        .arg("-d")
+        .arg(fixture_dump("qemu-10.0-pc-q35-7.2.json"))
+        .output()
+        .unwrap();
+    assert_eq!(written.status.code(), Some(counted));
+    assert_eq!(fs::read_to_string(&from_checker).unwrap(), text);
+
     // A stale entry is reported (a warning: counted with --strict only).
     let mut stale = text.clone();
     stale.push_str(
