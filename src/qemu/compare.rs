@@ -23,12 +23,9 @@ use crate::report::{EntityIndex, Mode};
 pub struct MachineRow {
     /// The machine type.
     pub machine: String,
-    /// Index into [`Comparison::groups`], when both dumps were made.
+    /// Index into [`Comparison::groups`], when both dumps were made (the counts are the
+    /// report's, after the baseline: [`crate::report::qemu`]).
     pub group: Option<usize>,
-    /// Counted problems OLD → NEW.
-    pub forward: Option<usize>,
-    /// Counted problems NEW → OLD.
-    pub backward: Option<usize>,
     /// Why the machine could not be checked (a dump failed).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -67,19 +64,6 @@ pub struct Comparison {
     pub only_new: Vec<String>,
     /// Module load errors seen while dumping (`old`/`new`, line).
     pub module_errors: Vec<(String, String)>,
-}
-
-impl Comparison {
-    /// Counted problems over the distinct groups, both directions (the exit code's basis).
-    pub fn problems(&self, mode: Mode) -> usize {
-        self.groups
-            .iter()
-            .map(|g| {
-                g.forward.iter().filter(|d| mode.counts(d)).count()
-                    + g.backward.iter().filter(|d| mode.counts(d)).count()
-            })
-            .sum()
-    }
 }
 
 /// Which machines to compare: the `requested` ones, or every versioned, dumpable machine type
@@ -209,12 +193,9 @@ pub fn compare(
                 groups.len() - 1
             }
         };
-        let count = |d: &[Diagnostic]| d.iter().filter(|d| mode.counts(d)).count();
         rows.push(MachineRow {
             machine: machine.clone(),
             group: Some(g),
-            forward: Some(count(&groups[g].forward)),
-            backward: Some(count(&groups[g].backward)),
             error: None,
         });
     }
@@ -231,8 +212,6 @@ fn failed_row(machine: &str, side: &str, e: &QemuError) -> MachineRow {
     MachineRow {
         machine: machine.to_owned(),
         group: None,
-        forward: None,
-        backward: None,
         error: Some(format!("{side} cannot dump it: {e}")),
     }
 }
