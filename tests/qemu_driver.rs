@@ -696,6 +696,19 @@ fn compare_qemu_reports_each_distinct_content_once_in_every_format() {
         r.stdout
     );
 
+    // Faithful mode: upstream's counts (12 + 38 for group 1, nothing for group 2), in JSON
+    // that validates too.
+    let r = run_owned(&two_contents_args(&["--format", "json"]), t.path());
+    assert_eq!(r.rc, 50, "{}", r.stderr);
+    let v = report_schema::assert_valid_report(&r.stdout);
+    let problems: Vec<u64> = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["problems"].as_u64().unwrap())
+        .collect();
+    assert_eq!(problems, [12, 38, 0, 0]);
+
     // --exit-code status: 1 for counted findings, as for the checker.
     let r = run_owned(
         &two_contents_args(&["--precise", "--exit-code", "status", "-q"]),
