@@ -40,6 +40,10 @@ pub enum Error {
     /// `--write-baseline` would overwrite a file, or writing it failed: exit 252.
     #[error(transparent)]
     BaselineWrite(#[from] crate::report::baseline::WriteError),
+    /// `compare-qemu`: QEMU refused every machine type, so nothing could be compared: exit
+    /// 251. The one line says which machine and why.
+    #[error("{0}")]
+    Qemu(String),
 }
 
 impl Error {
@@ -51,6 +55,7 @@ impl Error {
             Error::Stream { .. } => exit::STREAM_ERROR,
             Error::Output(_) | Error::BaselineWrite(_) => exit::OUTPUT_ERROR,
             Error::Baseline(_) => exit::INPUT_ERROR,
+            Error::Qemu(_) => exit::QEMU_ERROR,
         }
     }
 }

@@ -9,6 +9,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod report_schema;
+
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_vmstate-check")
 }
@@ -435,7 +437,7 @@ fn compare_qemu_checks_shared_versioned_machines_both_ways_once_per_content() {
     );
     assert_eq!(
         r.stdout
-            .matches("== [1] OLD -> NEW: pc-q35-7.2, pc-i440fx-7.2")
+            .matches("== [1] pc-q35-7.2 (+1 with the same dumps): OLD -> NEW\n")
             .count(),
         1
     );
@@ -462,19 +464,404 @@ fn compare_qemu_checks_shared_versioned_machines_both_ways_once_per_content() {
     let json_args = compare_args(&["--format", "json", "--precise", "-M", "pc-q35-7.2"]);
     let refs: Vec<&str> = json_args.iter().map(String::as_str).collect();
     let r = run(&refs, t.path());
-    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let v = report_schema::assert_valid_report(&r.stdout);
     assert_eq!(v["mode"], "precise");
-    assert_eq!(v["old"]["version"], "7.2.22");
-    assert_eq!(v["machines"].as_array().unwrap().len(), 1);
-    assert_eq!(v["groups"][0]["machines"][0], "pc-q35-7.2");
-    let fwd = v["groups"][0]["forward"]["problems"].as_u64().unwrap();
-    let back = v["groups"][0]["backward"]["problems"].as_u64().unwrap();
-    assert_eq!(v["machines"][0]["forward"], fwd);
+    assert_eq!(v["qemu"]["old"]["version"], "7.2.22");
+    assert_eq!(v["qemu"]["machines"].as_array().unwrap().len(), 1);
+    assert_eq!(v["checks"][0]["qemu"]["machines"][0], "pc-q35-7.2");
+    assert_eq!(v["checks"][0]["qemu"]["direction"], "old_to_new");
+    assert_eq!(v["checks"][1]["qemu"]["direction"], "new_to_old");
+    let fwd = v["checks"][0]["problems"].as_u64().unwrap();
+    let back = v["checks"][1]["problems"].as_u64().unwrap();
+    assert_eq!(v["qemu"]["machines"][0]["forward"], fwd);
+    assert_eq!(v["qemu"]["machines"][0]["backward"], back);
     assert_eq!(
         u64::from(v["exit_code"].as_u64().unwrap() as u8),
         (fwd + back).min(255)
     );
     assert_eq!(i64::from(r.rc), v["exit_code"].as_i64().unwrap());
+}
+
+/// OLD (7.2's dump) and NEW (10.0's dump) with two distinct contents: NEW's `pc-i440fx-7.2`
+/// is 7.2's dump, so that machine type compares clean, while `pc-q35-7.2` and `pc-q35-9.9`
+/// share the 7.2 -> 10.0 content (group 1, two machine types).
+fn two_contents_args(extra: &[&str]) -> Vec<String> {
+    let mut a = compare_args(&[]);
+    a.extend(env_arg(
+        "--new-env",
+        "FAKE_QEMU_MACHINES=pc-q35-7.2 pc-i440fx-7.2 pc-q35-9.9 pc-q35-10.0".into(),
+    ));
+    a.extend(env_arg(
+        "--new-env",
+        format!(
+            "FAKE_QEMU_DUMP_FOR=pc-i440fx-7.2={}",
+            fixture_dump("qemu-7.2-pc-i440fx-7.2.json")
+        ),
+    ));
+    a.extend(extra.iter().map(|s| s.to_string()));
+    a
+}
+
+fn run_owned(args: &[String], tmp: &Path) -> Run {
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    run(&refs, tmp)
+}
+
+const GROUP1_FORWARD: &str = "[1] pc-q35-7.2 (+1 with the same dumps): OLD -> NEW";
+const GROUP1_BACKWARD: &str = "[1] pc-q35-7.2 (+1 with the same dumps): NEW -> OLD";
+
+#[test]
+fn compare_qemu_reports_each_distinct_content_once_in_every_format() {
+    let t = setup();
+    // JSON first: the reference the other formats are checked against.
+    let r = run_owned(
+        &two_contents_args(&["--precise", "--format", "json"]),
+        t.path(),
+    );
+    let v = report_schema::assert_valid_report(&r.stdout);
+    assert_eq!(
+        i64::from(r.rc),
+        v["exit_code"].as_i64().unwrap(),
+        "{}",
+        r.stderr
+    );
+    let checks = v["checks"].as_array().unwrap();
+    assert_eq!(checks.len(), 4, "two contents, two directions each");
+    let want = [
+        (1, "old_to_new", vec!["pc-q35-7.2", "pc-q35-9.9"]),
+        (1, "new_to_old", vec!["pc-q35-7.2", "pc-q35-9.9"]),
+        (2, "old_to_new", vec!["pc-i440fx-7.2"]),
+        (2, "new_to_old", vec!["pc-i440fx-7.2"]),
+    ];
+    for (c, (group, direction, machines)) in checks.iter().zip(&want) {
+        assert_eq!(c["qemu"]["group"], *group);
+        assert_eq!(c["qemu"]["direction"], *direction);
+        assert_eq!(c["qemu"]["machines"], serde_json::json!(machines));
+    }
+    assert_eq!(checks[0]["label"], GROUP1_FORWARD);
+    assert_eq!(checks[2]["label"], "[2] pc-i440fx-7.2: OLD -> NEW");
+    // 7.2 -> 10.0 loses sysbus-ahci: once, in group 1's forward check only.
+    let ahci = |c: &serde_json::Value| {
+        c["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["kind"] == "section_missing" && d["vmsd"] == "sysbus-ahci")
+            .count()
+    };
+    assert_eq!(checks.iter().map(ahci).collect::<Vec<_>>(), [1, 0, 0, 0]);
+    assert_eq!(checks[2]["problems"], 0);
+    assert_eq!(checks[3]["problems"], 0);
+    let fwd = checks[0]["problems"].as_u64().unwrap();
+    let back = checks[1]["problems"].as_u64().unwrap();
+    assert!(fwd > 0 && back > 0);
+    assert_eq!(
+        v["problems"].as_u64().unwrap(),
+        fwd + back,
+        "each content counts once"
+    );
+    let rows = v["qemu"]["machines"].as_array().unwrap();
+    let row = |m: &str| rows.iter().find(|r| r["machine"] == m).unwrap().clone();
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert_eq!(row("pc-q35-9.9")["group"], 1);
+    assert_eq!(row("pc-q35-9.9")["forward"], fwd);
+    assert_eq!(row("pc-q35-9.9")["backward"], back);
+    assert_eq!(row("pc-i440fx-7.2")["group"], 2);
+    assert_eq!(row("pc-i440fx-7.2")["forward"], 0);
+    assert_eq!(v["qemu"]["only_in_new"], serde_json::json!(["pc-q35-10.0"]));
+    let total = checks
+        .iter()
+        .map(|c| c["diagnostics"].as_array().unwrap().len())
+        .sum::<usize>();
+    let rc = r.rc;
+
+    let r = run_owned(
+        &two_contents_args(&["--precise", "--format", "junit"]),
+        t.path(),
+    );
+    assert_eq!(r.rc, rc);
+    let junit = report_schema::assert_junit(&r.stdout);
+    assert_eq!(
+        junit.suite_names,
+        [
+            GROUP1_FORWARD,
+            GROUP1_BACKWARD,
+            "[2] pc-i440fx-7.2: OLD -> NEW",
+            "[2] pc-i440fx-7.2: NEW -> OLD",
+        ]
+    );
+    // The helper ends every text chunk with a newline (quick-xml splits at `&quot;`).
+    let flat = junit.text.replace('\n', "");
+    assert_eq!(
+        flat.matches("error[section_missing]: \"sysbus-ahci\": DEST")
+            .count(),
+        1,
+        "{}",
+        junit.text
+    );
+    assert!(junit.failures > 0);
+
+    let r = run_owned(
+        &two_contents_args(&["--precise", "--format", "sarif"]),
+        t.path(),
+    );
+    assert_eq!(r.rc, rc);
+    let sarif = report_schema::assert_valid_sarif(&r.stdout);
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    assert_eq!(results.len(), total);
+    let ahci: Vec<&str> = results
+        .iter()
+        .filter(|x| x["ruleId"] == "section_missing")
+        .map(|x| x["message"]["text"].as_str().unwrap())
+        .filter(|m| m.contains("\"sysbus-ahci\""))
+        .collect();
+    assert_eq!(ahci.len(), 1, "{ahci:?}");
+    assert!(ahci[0].starts_with(GROUP1_FORWARD), "{}", ahci[0]);
+    assert_eq!(sarif["runs"][0]["invocations"][0]["exitCode"], rc);
+
+    let r = run_owned(
+        &two_contents_args(&["--precise", "--format", "gitlab"]),
+        t.path(),
+    );
+    assert_eq!(r.rc, rc);
+    let issues: Vec<serde_json::Value> = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(issues.len(), total);
+    let prints: std::collections::HashSet<&str> = issues
+        .iter()
+        .map(|i| i["fingerprint"].as_str().unwrap())
+        .collect();
+    assert_eq!(prints.len(), total, "fingerprints are unique");
+    let ahci: Vec<&serde_json::Value> = issues
+        .iter()
+        .filter(|i| {
+            i["check_name"] == "section_missing"
+                && i["description"]
+                    .as_str()
+                    .unwrap()
+                    .contains("\"sysbus-ahci\"")
+        })
+        .collect();
+    assert_eq!(ahci.len(), 1);
+    assert!(ahci[0]["description"]
+        .as_str()
+        .unwrap()
+        .starts_with(GROUP1_FORWARD));
+
+    let r = run_owned(
+        &two_contents_args(&["--precise", "--format", "github"]),
+        t.path(),
+    );
+    assert_eq!(r.rc, rc);
+    let ahci: Vec<&str> = r
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("::error ") && l.contains("\"sysbus-ahci\""))
+        .collect();
+    assert_eq!(ahci.len(), 1, "{}", r.stdout);
+    assert!(
+        ahci[0].contains(&format!("::{GROUP1_FORWARD}: ")),
+        "{}",
+        ahci[0]
+    );
+    assert!(r
+        .stdout
+        .contains(&format!("\n{GROUP1_FORWARD}: {fwd} errors")));
+    assert!(r
+        .stdout
+        .contains("\n[2] pc-i440fx-7.2: NEW -> OLD: 0 errors"));
+
+    // Text: the summary (both contents), then the findings; the same exit code.
+    let r = run_owned(
+        &two_contents_args(&["--precise", "--color", "never"]),
+        t.path(),
+    );
+    assert_eq!(r.rc, rc);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert!(
+        lines.contains(
+            &format!("pc-q35-7.2     {fwd} problems      {back} problems     [1]").as_str()
+        ),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        lines.contains(&"pc-i440fx-7.2  ok              ok              [2]"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains(&format!("\n{GROUP1_BACKWARD}: {back} errors,")),
+        "{}",
+        r.stdout
+    );
+
+    // Faithful mode: upstream's counts (12 + 38 for group 1, nothing for group 2), in JSON
+    // that validates too.
+    let r = run_owned(&two_contents_args(&["--format", "json"]), t.path());
+    assert_eq!(r.rc, 50, "{}", r.stderr);
+    let v = report_schema::assert_valid_report(&r.stdout);
+    let problems: Vec<u64> = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["problems"].as_u64().unwrap())
+        .collect();
+    assert_eq!(problems, [12, 38, 0, 0]);
+
+    // --exit-code status: 1 for counted findings, as for the checker.
+    let r = run_owned(
+        &two_contents_args(&["--precise", "--exit-code", "status", "-q"]),
+        t.path(),
+    );
+    assert_eq!(r.rc, 1, "{}", r.stderr);
+}
+
+#[test]
+fn compare_qemu_baselines_round_trip_and_match_the_checkers() {
+    let t = setup();
+    let baseline = t.path().join("accepted.toml");
+    let b = baseline.display().to_string();
+    let r = run_owned(
+        &two_contents_args(&["--precise", "--write-baseline", &b]),
+        t.path(),
+    );
+    assert!(r.rc > 0, "{}", r.stderr);
+    let counted = r.rc;
+    let text = fs::read_to_string(&baseline).unwrap();
+    assert!(text.contains("vmsd = \"sysbus-ahci\""), "{text}");
+
+    // Never overwritten without --force.
+    let again = run_owned(
+        &two_contents_args(&["--precise", "--write-baseline", &b]),
+        t.path(),
+    );
+    assert_eq!(again.rc, 252, "{}", again.stderr);
+    assert!(
+        again.stderr.contains("exists; not overwritten"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(fs::read_to_string(&baseline).unwrap(), text);
+
+    // Baselines need --precise (faithful mode is upstream's, byte for byte).
+    let faithful = run_owned(&two_contents_args(&["--baseline", &b]), t.path());
+    assert_eq!(faithful.rc, 2, "{}", faithful.stderr);
+    assert!(
+        faithful.stderr.contains("need --precise"),
+        "{}",
+        faithful.stderr
+    );
+
+    let r = run_owned(
+        &two_contents_args(&["--precise", "--baseline", &b, "--format", "json"]),
+        t.path(),
+    );
+    assert_eq!(r.rc, 0, "{}\n{}", r.stdout, r.stderr);
+    let v = report_schema::assert_valid_report(&r.stdout);
+    assert_eq!(v["counts"]["counted"], 0);
+    assert_eq!(v["counts"]["suppressed"], counted);
+    assert_eq!(v["baseline"]["matched"], counted);
+    assert_eq!(v["baseline"]["stale"], serde_json::json!([]));
+    assert_eq!(
+        v["qemu"]["machines"][0]["forward"], 0,
+        "rows count after the baseline"
+    );
+
+    // The same file suppresses the same findings in the dump check of those two dumps.
+    let checker = Command::new(bin())
+        .args([
+            "--precise",
+            "--both",
+            "--format",
+            "json",
+            "--baseline",
+            &b,
+            "-s",
+        ])
+        .arg(fixture_dump("qemu-7.2-pc-q35-7.2.json"))
+        .arg("-d")
+        .arg(fixture_dump("qemu-10.0-pc-q35-7.2.json"))
+        .output()
+        .unwrap();
+    assert_eq!(checker.status.code(), Some(0));
+    let cv: serde_json::Value = serde_json::from_slice(&checker.stdout).unwrap();
+    assert_eq!(cv["counts"]["suppressed"], counted);
+    assert_eq!(cv["baseline"]["stale"], serde_json::json!([]));
+
+    // ... and the checker writes the same file for them.
+    let from_checker = t.path().join("checker.toml");
+    let written = Command::new(bin())
+        .args(["--precise", "--both", "-q", "--write-baseline"])
+        .arg(&from_checker)
+        .arg("-s")
+        .arg(fixture_dump("qemu-7.2-pc-q35-7.2.json"))
+        .arg("-d")
+        .arg(fixture_dump("qemu-10.0-pc-q35-7.2.json"))
+        .output()
+        .unwrap();
+    assert_eq!(written.status.code(), Some(counted));
+    assert_eq!(fs::read_to_string(&from_checker).unwrap(), text);
+
+    // A stale entry is reported (a warning: counted with --strict only).
+    let mut stale = text.clone();
+    stale.push_str(
+        "\n[[accepted]]\nrule = \"section_missing\"\nvmsd = \"no-such-device\"\nreason = \"gone\"\n",
+    );
+    let stale_file = t.path().join("stale.toml");
+    fs::write(&stale_file, stale).unwrap();
+    let s = stale_file.display().to_string();
+    let r = run_owned(
+        &two_contents_args(&["--precise", "--baseline", &s, "--color", "never"]),
+        t.path(),
+    );
+    assert_eq!(r.rc, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("warning[stale_baseline_entry]:")
+            && r.stdout.contains("\"no-such-device\"")
+            && r.stdout.contains(", 1 stale\n"),
+        "{}",
+        r.stdout
+    );
+    let r = run_owned(
+        &two_contents_args(&["--precise", "--baseline", &s, "--format", "json"]),
+        t.path(),
+    );
+    let v = report_schema::assert_valid_report(&r.stdout);
+    assert_eq!(v["baseline"]["stale"].as_array().unwrap().len(), 1);
+    assert_eq!(v["baseline"]["stale"][0]["vmsd"], "no-such-device");
+}
+
+#[test]
+fn compare_qemu_with_nothing_to_compare_exits_251_and_says_so_in_the_report() {
+    let t = setup();
+    let args = compare_args(&[
+        "--new-env",
+        "FAKE_QEMU_REFUSE=pc-q35-7.2",
+        "-M",
+        "pc-q35-7.2",
+        "--format",
+        "json",
+    ]);
+    let r = run_owned(&args, t.path());
+    assert_eq!(r.rc, 251, "{}", r.stderr);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .starts_with("vmstate-check compare-qemu: error: no machine type could be compared: NEW cannot dump it: "),
+        "{}",
+        r.stderr
+    );
+    let v = report_schema::assert_valid_report(&r.stdout);
+    assert_eq!(v["exit_code"], 251);
+    assert_eq!(v["error"]["code"], 251);
+    assert_eq!(v["checks"], serde_json::json!([]));
+    let row = &v["qemu"]["machines"][0];
+    assert_eq!(row["group"], serde_json::Value::Null);
+    assert!(row["error"]
+        .as_str()
+        .unwrap()
+        .contains("machine pc-q35-7.2 refuses"));
 }
 
 /// What one fake probe uses: A's stream, B's own stream (None: B cannot write one), B's dump,

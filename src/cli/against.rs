@@ -175,6 +175,7 @@ pub fn run(args: &AnalyzeArgs, dests: &[std::path::PathBuf], input: Input) -> u8
         dest: dest_label,
         entities: index.entities(),
         sections_checked: Some(report.checked),
+        origin: None,
         findings: report
             .diagnostics
             .into_iter()

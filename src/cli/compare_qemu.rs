@@ -1,23 +1,43 @@
 //! Glue of `vmstate-check compare-qemu OLD_BIN NEW_BIN`: dumps of every versioned machine
-//! type both binaries list, checked in both directions ([`crate::qemu::compare`]), rendered
-//! as a per-machine summary plus the findings once per distinct dump content.
+//! type both binaries list, checked in both directions ([`crate::qemu::compare`]), reported
+//! through [`crate::report`] as one check per distinct dump content and direction (so every
+//! `--format`, `--baseline` and `--exit-code` works as for the dump check) plus the
+//! per-machine summary ([`crate::report::qemu`]).
 
-use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use serde_json::{json, Value};
 
 use super::dump::make_qemu;
-use super::{ColorChoice, Format};
+use super::report::{finish_run, ReportOpts, Run};
+use crate::error::Error;
 use crate::exit;
 use crate::qemu::cache::{default_root, CachedQemu};
 use crate::qemu::compare::{compare, select_machines, CompareError, Comparison};
 use crate::qemu::dump::default_jobs;
 use crate::rename::RenameTable;
-use crate::render;
-use crate::render::json::{Check, Mode};
+use crate::report::qemu::{Direction, MachineSummary, QemuBinary, QemuCheck, QemuSummary};
+use crate::report::{CheckReport, FindingView, Mode};
+
+/// The end of `compare-qemu --help`: exit codes and an example.
+pub const AFTER_HELP: &str = concat!(
+    crate::exit_codes_help!(),
+    "
+
+The count is taken over the distinct dump contents, both directions: machine types whose
+dumps have the same content on both sides are checked (and counted) once. Exit 251 also when
+QEMU refused to dump every machine type, so that nothing could be compared; a machine type
+that only one binary refuses is a row of the summary, not an error. The report (every
+--format) has one check per distinct content and direction, labelled
+`[N] MACHINE (+K with the same dumps): OLD -> NEW`.
+
+Example:
+    vmstate-check compare-qemu /opt/qemu72/usr/bin/qemu-system-x86_64 \\
+        --old-arg -L --old-arg /opt/qemu72/usr/share/qemu \\
+        --old-env QEMU_MODULE_DIR=/opt/qemu72/usr/lib/x86_64-linux-gnu/qemu \\
+        qemu-system-x86_64 -M pc-q35-7.2 --precise --format junit"
+);
 
 /// Arguments of `vmstate-check compare-qemu`.
 #[derive(Debug, Args)]
@@ -53,15 +73,13 @@ pub struct CompareQemuArgs {
     /// Extra rename table(s), as for the dump comparison.
     #[arg(long = "renames", value_name = "FILE")]
     pub renames: Vec<PathBuf>,
-    /// Output format.
-    // TODO(gate): when the report layer (src/report/: junit, gitlab, github, sarif printers
-    // and --baseline/--write-baseline/--exit-code) is on main, flatten its ReportOpts here and
-    // give it one CheckReport per distinct content and direction.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
-    /// When to colour the text.
-    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
-    pub color: ColorChoice,
+    /// Output, baseline and exit-code options, as for the dump check (`--baseline` and
+    /// `--write-baseline` need --precise).
+    #[command(flatten)]
+    pub report: ReportOpts,
+    /// Let --write-baseline replace an existing file.
+    #[arg(long, requires = "write_baseline")]
+    pub force: bool,
     /// QEMU processes at a time (default: the number of CPUs).
     #[arg(short = 'j', long, value_name = "N")]
     pub jobs: Option<usize>,
@@ -127,9 +145,19 @@ pub fn run(args: &CompareQemuArgs) -> u8 {
         }
     }
     let mode = match (args.precise, args.strict) {
-        (true, true) => Mode::Strict,
-        (true, false) => Mode::Precise,
+        (true, strict) => Mode::precise(strict),
         _ => Mode::Faithful,
+    };
+    if let Some(message) = args.report.misuse(mode) {
+        eprintln!("vmstate-check compare-qemu: error: {message}");
+        return exit::USAGE;
+    }
+    let baseline = match args.report.load_baseline() {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("{}", error_line(&e));
+            return e.exit_code();
+        }
     };
     let (root, _temp) = match cache_root(&args.cache_dir, args.no_cache) {
         Ok(r) => r,
@@ -173,132 +201,100 @@ pub fn run(args: &CompareQemuArgs) -> u8 {
     for (side, line) in &cmp.module_errors {
         eprintln!("vmstate-check compare-qemu: warning: {} QEMU: a module failed to load, its devices are missing from the dumps: {line}", side.to_uppercase());
     }
-    let stdout = io::stdout();
-    let color = args.color.enabled(stdout.is_terminal());
-    let mut out = io::BufWriter::new(stdout.lock());
-    let written = match args.format {
-        Format::Json => {
-            let mut text =
-                serde_json::to_string_pretty(&to_json(&old, &new, &cmp, mode)).unwrap_or_default();
-            text.push('\n');
-            out.write_all(text.as_bytes())
-        }
-        Format::Text => write_text(&mut out, &old, &new, &cmp, mode, color),
-    }
-    .and_then(|()| out.flush());
-    if let Err(e) = written {
-        if e.kind() != io::ErrorKind::BrokenPipe {
-            eprintln!("vmstate-check compare-qemu: error: cannot write output: {e}");
-            return exit::OUTPUT_ERROR;
-        }
-    }
-    if cmp.rows.iter().any(|r| r.error.is_some()) && cmp.groups.is_empty() {
-        return exit::QEMU_ERROR;
-    }
-    exit::count_to_code(cmp.problems(mode))
-}
-
-fn cell(n: Option<usize>) -> String {
-    match n {
-        None => "-".to_owned(),
-        Some(0) => "ok".to_owned(),
-        Some(1) => "1 problem".to_owned(),
-        Some(n) => format!("{n} problems"),
-    }
-}
-
-fn write_text(
-    w: &mut dyn Write,
-    old: &CachedQemu,
-    new: &CachedQemu,
-    cmp: &Comparison,
-    mode: Mode,
-    color: bool,
-) -> io::Result<()> {
-    writeln!(w, "OLD: {} ({})", old.record.version_line, old.qemu)?;
-    writeln!(w, "NEW: {} ({})", new.record.version_line, new.qemu)?;
-    writeln!(w)?;
-    let width = cmp
-        .rows
-        .iter()
-        .map(|r| r.machine.len())
-        .max()
-        .unwrap_or(7)
-        .max(7);
-    writeln!(
-        w,
-        "{:width$}  {:14}  {:14}  findings",
-        "machine", "OLD -> NEW", "NEW -> OLD"
-    )?;
-    for r in &cmp.rows {
-        let tail = match (&r.group, &r.error) {
-            (Some(g), _) => format!("[{}]", g + 1),
-            (None, Some(e)) => e.clone(),
-            (None, None) => String::new(),
-        };
-        writeln!(
-            w,
-            "{:width$}  {:14}  {:14}  {tail}",
-            r.machine,
-            cell(r.forward),
-            cell(r.backward)
-        )?;
-    }
-    if !cmp.only_old.is_empty() {
-        writeln!(w, "only in OLD: {}", cmp.only_old.join(", "))?;
-    }
-    if !cmp.only_new.is_empty() {
-        writeln!(w, "only in NEW: {}", cmp.only_new.join(", "))?;
-    }
-    for (i, g) in cmp.groups.iter().enumerate() {
-        for (dir, diags) in [("OLD -> NEW", &g.forward), ("NEW -> OLD", &g.backward)] {
-            writeln!(w)?;
-            writeln!(w, "== [{}] {dir}: {}", i + 1, g.machines.join(", "))?;
-            match mode {
-                Mode::Faithful => render::text::write_text(w, diags, color)?,
-                Mode::Precise | Mode::Strict => {
-                    render::text::write_precise(w, &format!("[{}] {dir}", i + 1), diags, color)?
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-fn to_json(old: &CachedQemu, new: &CachedQemu, cmp: &Comparison, mode: Mode) -> Value {
-    let check = |src: &PathBuf, dest: &PathBuf, diags| -> Value {
-        let c = Check {
-            src: src.display().to_string(),
-            dest: dest.display().to_string(),
-            diagnostics: diags,
-        };
-        // The checker's own JSON report of one direction, reused as it is.
-        let report: Value =
-            serde_json::from_str(&render::json::report(mode, &[c])).unwrap_or(Value::Null);
-        report["checks"][0].clone()
+    let error = match cmp.rows.iter().find_map(|r| r.error.as_ref()) {
+        Some(why) if cmp.groups.is_empty() => Some(Error::Qemu(format!(
+            "no machine type could be compared: {why}"
+        ))),
+        _ => None,
     };
-    let problems = cmp.problems(mode);
-    json!({
-        "mode": mode,
-        "old": old.record,
-        "new": new.record,
-        "problems": problems,
-        "exit_code": exit::count_to_code(problems),
-        "machines": cmp.rows.iter().map(|r| json!({
-            "machine": r.machine,
-            "group": r.group.map(|g| g + 1),
-            "forward": r.forward,
-            "backward": r.backward,
-            "error": r.error,
-        })).collect::<Vec<_>>(),
-        "only_in_old": cmp.only_old,
-        "only_in_new": cmp.only_new,
-        "module_errors": cmp.module_errors.iter().map(|(side, line)| json!({"qemu": side, "line": line})).collect::<Vec<_>>(),
-        "groups": cmp.groups.iter().enumerate().map(|(i, g)| json!({
-            "group": i + 1,
-            "machines": g.machines,
-            "forward": check(&g.old_dump, &g.new_dump, &g.forward),
-            "backward": check(&g.new_dump, &g.old_dump, &g.backward),
-        })).collect::<Vec<_>>(),
-    })
+    let run = Run {
+        mode,
+        checks: checks(&cmp, mode),
+        baseline: baseline.as_ref(),
+        error,
+        labelled: true,
+        qemu: Some(summary(&old, &new, &cmp)),
+    };
+    match finish_run(&args.report, args.force, run, error_line) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("{}", error_line(&e));
+            e.exit_code()
+        }
+    }
+}
+
+/// The one stderr line of an error that ends the run.
+fn error_line(e: &Error) -> String {
+    format!("vmstate-check compare-qemu: error: {e}")
+}
+
+/// One check per distinct dump content and direction, its findings located through the
+/// source dump's entity index exactly as the dump check locates them (so a baseline entry
+/// matches the same findings in `vmstate-check --precise -s A -d B` and here).
+fn checks(cmp: &Comparison, mode: Mode) -> Vec<CheckReport> {
+    let mut checks = Vec::with_capacity(cmp.groups.len() * 2);
+    for (i, g) in cmp.groups.iter().enumerate() {
+        let directions = [
+            (
+                Direction::OldToNew,
+                &g.old_dump,
+                &g.new_dump,
+                &g.forward,
+                &g.old_index,
+            ),
+            (
+                Direction::NewToOld,
+                &g.new_dump,
+                &g.old_dump,
+                &g.backward,
+                &g.new_index,
+            ),
+        ];
+        for (direction, src, dest, diags, index) in directions {
+            checks.push(CheckReport {
+                src: src.display().to_string(),
+                dest: dest.display().to_string(),
+                entities: index.entities(),
+                sections_checked: None,
+                findings: diags
+                    .iter()
+                    .map(|d| FindingView::new(d.clone(), mode, index))
+                    .collect(),
+                origin: Some(QemuCheck {
+                    group: i + 1,
+                    machines: g.machines.clone(),
+                    direction,
+                }),
+            });
+        }
+    }
+    checks
+}
+
+fn binary(q: &CachedQemu) -> QemuBinary {
+    QemuBinary {
+        command: q.qemu.to_string(),
+        version_line: q.record.version_line.clone(),
+        record: serde_json::to_value(&q.record).unwrap_or_default(),
+    }
+}
+
+fn summary(old: &CachedQemu, new: &CachedQemu, cmp: &Comparison) -> QemuSummary {
+    QemuSummary {
+        old: binary(old),
+        new: binary(new),
+        machines: cmp
+            .rows
+            .iter()
+            .map(|r| MachineSummary {
+                machine: r.machine.clone(),
+                group: r.group.map(|g| g + 1),
+                error: r.error.clone(),
+            })
+            .collect(),
+        only_in_old: cmp.only_old.clone(),
+        only_in_new: cmp.only_new.clone(),
+        module_errors: cmp.module_errors.clone(),
+    }
 }

@@ -178,6 +178,7 @@ pub fn run(args: &MatrixArgs) -> Result<u8, Error> {
             dest: members[d].file.display().to_string(),
             entities: index.entities(),
             sections_checked: None,
+            origin: None,
             findings: found
                 .iter()
                 .map(|diag| FindingView::new(diag.clone(), mode, index))

@@ -160,6 +160,7 @@ pub enum Command {
     /// Dump machine types of a QEMU binary (`-dump-vmstate`) into a folder.
     Dump(dump::DumpArgs),
     /// Compare two QEMU binaries: every versioned machine type both list, both directions.
+    #[command(after_help = compare_qemu::AFTER_HELP)]
     CompareQemu(compare_qemu::CompareQemuArgs),
     /// Migrate a guest from one QEMU into another for real and compare with the prediction.
     Probe(probe::ProbeArgs),
@@ -178,8 +179,8 @@ pub enum Command {
     Man,
 }
 
-/// Output formats of `compare-qemu` and `probe` (LEGACY: the checking commands take
-/// [`crate::report::Format`]; TODO: move those two onto the report layer).
+/// Output formats of `probe` (its own report: prediction next to the real load; the
+/// checking commands and `compare-qemu` take [`crate::report::Format`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     /// Lines.
@@ -379,6 +380,7 @@ fn check(
             dest: files[d].display().to_string(),
             entities: indexes[s].entities(),
             sections_checked: None,
+            origin: None,
             findings: diags
                 .into_iter()
                 .map(|diag| FindingView::new(diag, mode, &indexes[s]))

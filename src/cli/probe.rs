@@ -15,7 +15,7 @@ use super::{ColorChoice, Format};
 use crate::exit;
 use crate::qemu::cache::CachedQemu;
 use crate::qemu::probe::{probe, Bios, Outcome, ProbeConfig, ProbeError, ProbeReport};
-use crate::render::json::Mode;
+use crate::report::Mode;
 
 /// Arguments of `vmstate-check probe`.
 #[derive(Debug, Args)]

@@ -12,6 +12,7 @@ use super::ColorChoice;
 use crate::error::{output_result, Error};
 use crate::exit;
 use crate::report::baseline::{baseline_text, write_file, Baseline};
+use crate::report::qemu::QemuSummary;
 use crate::report::rules;
 use crate::report::{
     printer_for, CheckReport, ExitCodeMode, Format, Mode, PrinterOptions, Report, RunError,
@@ -94,12 +95,54 @@ pub fn finish_with(
     opts: &ReportOpts,
     force: bool,
     mode: Mode,
-    mut checks: Vec<CheckReport>,
+    checks: Vec<CheckReport>,
     baseline: Option<&Baseline>,
-    mut error: Option<Error>,
+    error: Option<Error>,
     labelled: bool,
     line: impl Fn(&Error) -> String,
 ) -> Result<u8, Error> {
+    let run = Run {
+        mode,
+        checks,
+        baseline,
+        error,
+        labelled,
+        qemu: None,
+    };
+    finish_run(opts, force, run, line)
+}
+
+/// What one checking run hands to [`finish_run`].
+pub struct Run<'a> {
+    /// The analysis.
+    pub mode: Mode,
+    /// The checks, in the order they ran.
+    pub checks: Vec<CheckReport>,
+    /// The `--baseline`, loaded.
+    pub baseline: Option<&'a Baseline>,
+    /// The error that ended the run, if any.
+    pub error: Option<Error>,
+    /// Faithful text: a header before each check's lines.
+    pub labelled: bool,
+    /// `compare-qemu`'s summary.
+    pub qemu: Option<QemuSummary>,
+}
+
+/// [`finish_with`] for a whole [`Run`] (`compare-qemu` adds its summary).
+pub fn finish_run(
+    opts: &ReportOpts,
+    force: bool,
+    run: Run<'_>,
+    line: impl Fn(&Error) -> String,
+) -> Result<u8, Error> {
+    let Run {
+        mode,
+        mut checks,
+        baseline,
+        mut error,
+        labelled,
+        qemu,
+    } = run;
     let baseline_report = baseline.map(|b| b.apply(&mut checks, mode));
     if let (Some(file), None) = (&opts.write_baseline, &error) {
         let text = baseline_text(&checks, baseline);
@@ -117,6 +160,7 @@ pub fn finish_with(
             message: line(e),
         }),
         labelled,
+        qemu,
     };
     let stdout = io::stdout();
     let color = opts

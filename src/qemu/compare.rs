@@ -16,19 +16,16 @@ use super::QemuError;
 use crate::check::{compare_faithful, compare_precise, Diagnostic};
 use crate::error::InputError;
 use crate::rename::RenameTable;
-use crate::render::json::Mode;
+use crate::report::{EntityIndex, Mode};
 
 /// One machine type in the summary.
 #[derive(Debug, Clone, Serialize)]
 pub struct MachineRow {
     /// The machine type.
     pub machine: String,
-    /// Index into [`Comparison::groups`], when both dumps were made.
+    /// Index into [`Comparison::groups`], when both dumps were made (the counts are the
+    /// report's, after the baseline: [`crate::report::qemu`]).
     pub group: Option<usize>,
-    /// Counted problems OLD → NEW.
-    pub forward: Option<usize>,
-    /// Counted problems NEW → OLD.
-    pub backward: Option<usize>,
     /// Why the machine could not be checked (a dump failed).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -47,6 +44,11 @@ pub struct Group {
     pub forward: Vec<Diagnostic>,
     /// Findings NEW → OLD.
     pub backward: Vec<Diagnostic>,
+    /// OLD's dump's sections → wire entities (locates the forward findings, as the checker
+    /// does with its SRC: a baseline entry matches the same findings in both commands).
+    pub old_index: EntityIndex,
+    /// NEW's dump's sections → wire entities (locates the backward findings).
+    pub new_index: EntityIndex,
 }
 
 /// The whole result.
@@ -62,19 +64,6 @@ pub struct Comparison {
     pub only_new: Vec<String>,
     /// Module load errors seen while dumping (`old`/`new`, line).
     pub module_errors: Vec<(String, String)>,
-}
-
-impl Comparison {
-    /// Counted problems over the distinct groups, both directions (the exit code's basis).
-    pub fn problems(&self, mode: Mode) -> usize {
-        self.groups
-            .iter()
-            .map(|g| {
-                g.forward.iter().filter(|d| mode.counts(d)).count()
-                    + g.backward.iter().filter(|d| mode.counts(d)).count()
-            })
-            .sum()
-    }
 }
 
 /// Which machines to compare: the `requested` ones, or every versioned, dumpable machine type
@@ -175,6 +164,11 @@ pub fn compare(
             None => {
                 let src = crate::dump::load_dump(&old_path)?;
                 let dest = crate::dump::load_dump(&new_path)?;
+                if mode != Mode::Faithful {
+                    // As the checker: the layout modes refuse a vacuous pass.
+                    src.validate_for_layout()?;
+                    dest.validate_for_layout()?;
+                }
                 let (mut forward, mut backward) = (Vec::new(), Vec::new());
                 match mode {
                     Mode::Faithful => {
@@ -192,17 +186,16 @@ pub fn compare(
                     new_dump: new_path,
                     forward,
                     backward,
+                    old_index: EntityIndex::from_dump(&src),
+                    new_index: EntityIndex::from_dump(&dest),
                 });
                 by_content.insert(key, groups.len() - 1);
                 groups.len() - 1
             }
         };
-        let count = |d: &[Diagnostic]| d.iter().filter(|d| mode.counts(d)).count();
         rows.push(MachineRow {
             machine: machine.clone(),
             group: Some(g),
-            forward: Some(count(&groups[g].forward)),
-            backward: Some(count(&groups[g].backward)),
             error: None,
         });
     }
@@ -219,8 +212,6 @@ fn failed_row(machine: &str, side: &str, e: &QemuError) -> MachineRow {
     MachineRow {
         machine: machine.to_owned(),
         group: None,
-        forward: None,
-        backward: None,
         error: Some(format!("{side} cannot dump it: {e}")),
     }
 }

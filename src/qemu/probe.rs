@@ -23,7 +23,7 @@ use super::process::{check_interrupt, Running};
 use super::qmp::{Qmp, QmpError};
 use super::{Qemu, QemuError};
 use crate::check::Diagnostic;
-use crate::render::json::Mode;
+use crate::report::Mode;
 
 /// Firmware given to both QEMUs.
 #[derive(Debug, Clone, PartialEq, Eq)]

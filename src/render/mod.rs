@@ -1,6 +1,4 @@
 //! The words of every finding: upstream's lines and the precise mode's sentences. Printing
-//! them (and every other format) is [`crate::report`]'s job; [`json`] and the `write_*`
-//! functions of [`text`] remain for `compare-qemu` and `probe` only (legacy).
+//! them (in every format) is [`crate::report`]'s job.
 
-pub mod json;
 pub mod text;

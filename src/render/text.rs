@@ -5,11 +5,7 @@
 //! is not counted. The faithful mode reproduces it so that expected outputs stay valid.
 //! Likewise upstream prints a space inside the quotes of `unused size mismatch near " F"`.
 
-use std::io::{self, Write};
-
-use owo_colors::OwoColorize;
-
-use crate::check::{Certainty, Diagnostic, Finding, NotCheckableReason, Severity};
+use crate::check::{Certainty, Diagnostic, Finding, NotCheckableReason};
 
 /// Appends the upstream text of `diag` (normally one line ending in `\n`) to `out`.
 pub fn upstream_text(diag: &Diagnostic, out: &mut String) {
@@ -464,64 +460,6 @@ pub fn explain_finding(finding: &Finding) -> String {
     }
 }
 
-// LEGACY (compare-qemu, probe): the writers below predate the report layer's printers
-// (crate::report); the checking commands no longer use them. TODO: move compare-qemu and
-// probe onto report::Printer and delete them.
-
-/// Writes precise findings as `error[rule]: sentence` lines, then a summary line.
-pub fn write_precise(
-    w: &mut dyn Write,
-    label: &str,
-    diags: &[Diagnostic],
-    color: bool,
-) -> io::Result<()> {
-    write_precise_checked(w, label, diags, None, color)
-}
-
-/// Like [`write_precise`]; the summary also gives the number of sections checked when
-/// `checked` is set (`analyze --against`), and the number of notes when there are any.
-pub fn write_precise_checked(
-    w: &mut dyn Write,
-    label: &str,
-    diags: &[Diagnostic],
-    checked: Option<usize>,
-    color: bool,
-) -> io::Result<()> {
-    let (mut errors, mut warnings, mut notes) = (0, 0, 0);
-    for diag in diags {
-        let word = match diag.severity() {
-            Severity::Error => {
-                errors += 1;
-                "error"
-            }
-            Severity::Warning => {
-                warnings += 1;
-                "warning"
-            }
-            Severity::Note => {
-                notes += 1;
-                "note"
-            }
-        };
-        let head = format!("{word}[{}]", diag.rule());
-        let text = explain(diag);
-        match (color, diag.severity()) {
-            (true, Severity::Error) => writeln!(w, "{}: {text}", head.red().bold())?,
-            (true, Severity::Warning) => writeln!(w, "{}: {text}", head.yellow().bold())?,
-            (true, Severity::Note) => writeln!(w, "{}: {text}", head.cyan().bold())?,
-            (false, _) => writeln!(w, "{head}: {text}")?,
-        }
-    }
-    write!(w, "{label}: {errors} errors, {warnings} warnings")?;
-    if notes > 0 {
-        write!(w, ", {notes} notes")?;
-    }
-    match checked {
-        Some(n) => writeln!(w, " ({n} sections checked)"),
-        None => writeln!(w),
-    }
-}
-
 fn non_empty(desc: &Option<String>) -> Option<&str> {
     desc.as_deref().filter(|d| !d.is_empty())
 }
@@ -533,27 +471,4 @@ pub fn upstream_output(diags: &[Diagnostic]) -> String {
         upstream_text(diag, &mut out);
     }
     out
-}
-
-/// Writes the upstream lines, coloured by severity when `color` is set.
-pub fn write_text(w: &mut dyn Write, diags: &[Diagnostic], color: bool) -> io::Result<()> {
-    let mut line = String::new();
-    for diag in diags {
-        line.clear();
-        upstream_text(diag, &mut line);
-        if !color {
-            w.write_all(line.as_bytes())?;
-            continue;
-        }
-        // Colour only the text, never the newline, so the byte layout stays the same.
-        let (body, end) = match line.strip_suffix('\n') {
-            Some(body) => (body, "\n"),
-            None => (line.as_str(), ""),
-        };
-        match (diag.severity(), diag.counted_upstream()) {
-            (Severity::Error, true) => write!(w, "{}{end}", body.red())?,
-            _ => write!(w, "{}{end}", body.yellow())?,
-        }
-    }
-    Ok(())
 }

@@ -24,6 +24,9 @@ impl Printer for HumanText {
         if self.options.quiet && total.counted == 0 {
             return Ok(());
         }
+        if let Some(summary) = &report.qemu {
+            summary.write_text(report, out)?;
+        }
         for check in &report.checks {
             for finding in &check.findings {
                 self.line(out, finding)?;

@@ -76,6 +76,10 @@ pub fn to_value(report: &Report) -> Value {
         .map(|check| {
             let counts = check.counts();
             let mut c = Map::new();
+            if let Some(origin) = &check.origin {
+                c.insert("label".into(), check.label().into());
+                c.insert("qemu".into(), origin.to_json());
+            }
             c.insert("src".into(), check.src.clone().into());
             c.insert("dest".into(), check.dest.clone().into());
             c.insert("problems".into(), counts.counted.into());
@@ -106,6 +110,9 @@ pub fn to_value(report: &Report) -> Value {
     map.insert("exit_code".into(), report.exit_code().into());
     map.insert("counts".into(), counts_value(counts));
     map.insert("checks".into(), Value::Array(checks));
+    if let Some(summary) = &report.qemu {
+        map.insert("qemu".into(), summary.to_json(report));
+    }
     if let Some(b) = &report.baseline {
         map.insert(
             "baseline".into(),

@@ -14,6 +14,7 @@ pub mod human;
 pub mod json;
 pub mod junit;
 pub mod printer;
+pub mod qemu;
 pub mod rules;
 pub mod sarif;
 pub mod upstream;
@@ -154,12 +155,18 @@ pub struct CheckReport {
     pub sections_checked: Option<usize>,
     /// Findings in report order.
     pub findings: Vec<FindingView>,
+    /// `compare-qemu`: the machine types and the direction this check stands for.
+    pub origin: Option<qemu::QemuCheck>,
 }
 
 impl CheckReport {
-    /// `SRC -> DEST`, the label of the check in every format.
+    /// The label of the check in every format: `SRC -> DEST`, or for `compare-qemu` the
+    /// machine types and the direction (see [`qemu::QemuCheck::label`]).
     pub fn label(&self) -> String {
-        format!("{} -> {}", self.src, self.dest)
+        match &self.origin {
+            Some(origin) => origin.label(),
+            None => format!("{} -> {}", self.src, self.dest),
+        }
     }
 
     /// The tally of this check.
@@ -206,6 +213,9 @@ pub struct Report {
     /// Faithful text: a `== SRC -> DEST` header before each check's lines (`--both`,
     /// `matrix`); a lone check prints upstream's lines and nothing else.
     pub labelled: bool,
+    /// `compare-qemu`: the two binaries and the per-machine summary (text: printed before
+    /// the findings; JSON: the `qemu` object).
+    pub qemu: Option<qemu::QemuSummary>,
 }
 
 /// The tool's version, as reported in JSON and SARIF.

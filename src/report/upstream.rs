@@ -2,7 +2,8 @@
 //!
 //! One check prints upstream's lines and nothing else (no summary line: the count is the exit
 //! code, as upstream); several checks (`--both`, `matrix`) print each one's lines after a
-//! `== SRC -> DEST` header. Colour wraps the text of a line, never its newline, so the bytes
+//! `== SRC -> DEST` header; `compare-qemu` prints its per-machine summary first and a blank
+//! line between its checks. Colour wraps the text of a line, never its newline, so the bytes
 //! stay the same once the escapes are stripped. The lines themselves come from
 //! [`crate::render::text::upstream_text`] (including upstream's fragment bug).
 
@@ -24,8 +25,16 @@ impl Printer for UpstreamText {
         if self.options.quiet {
             return Ok(());
         }
-        for check in &report.checks {
+        if let Some(summary) = &report.qemu {
+            summary.write_text(report, out)?;
+        }
+        for (i, check) in report.checks.iter().enumerate() {
             if report.labelled {
+                // compare-qemu: a blank line between the checks, as between its summary
+                // and the first one.
+                if i > 0 && report.qemu.is_some() {
+                    writeln!(out)?;
+                }
                 writeln!(out, "== {}", check.label())?;
             }
             let mut line = String::new();

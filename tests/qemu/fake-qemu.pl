@@ -8,6 +8,7 @@
 #   FAKE_QEMU_VERSION   version number printed by --version            (default 9.9.0)
 #   FAKE_QEMU_MACHINES  space-separated machine names for -M help       (default below)
 #   FAKE_QEMU_DUMP      dump copied by -dump-vmstate (vmschkmachine's Name set to -M's)
+#   FAKE_QEMU_DUMP_FOR  space-separated MACHINE=FILE: another dump for those machine types
 #   FAKE_QEMU_MODULE_ERROR  a line printed on stderr by -dump-vmstate (a module that failed)
 #   FAKE_QEMU_REFUSE    machine name for which -dump-vmstate fails (exit 1)
 #   FAKE_QEMU_HANG      "dump": -dump-vmstate never ends; "migrate": migration never completes
@@ -54,7 +55,12 @@ if (defined $opt{'dump-vmstate'}) {
     }
     if (($ENV{FAKE_QEMU_HANG} // '') eq 'dump') { sleep 1 while 1; }
     print STDERR "$ENV{FAKE_QEMU_MODULE_ERROR}\n" if $ENV{FAKE_QEMU_MODULE_ERROR};
-    open(my $in, '<', $ENV{FAKE_QEMU_DUMP}) or die "FAKE_QEMU_DUMP: $!";
+    my $dump = $ENV{FAKE_QEMU_DUMP};
+    for my $pair (split ' ', ($ENV{FAKE_QEMU_DUMP_FOR} // '')) {
+        my ($for, $file) = split /=/, $pair, 2;
+        $dump = $file if $for eq $m;
+    }
+    open(my $in, '<', $dump) or die "FAKE_QEMU_DUMP: $dump: $!";
     local $/; my $text = <$in>; close $in;
     $text =~ s/("vmschkmachine":\s*\{\s*"Name":\s*")[^"]*"/$1$m"/;
     open(my $out, '>', $opt{'dump-vmstate'}) or die "$opt{'dump-vmstate'}: $!";

@@ -71,6 +71,8 @@ pub struct Junit {
     pub declared: (usize, usize, usize),
     /// Text of every `<failure>` and `<system-out>`, unescaped.
     pub text: String,
+    /// The `name` of every `<testsuite>`, unescaped, in document order.
+    pub suite_names: Vec<String>,
 }
 
 /// Parses a JUnit document (asserting it is well-formed XML with matching tags) and checks
@@ -101,6 +103,13 @@ pub fn assert_junit(text: &str) -> Junit {
             }
             Event::Start(e) if e.name().as_ref() == "testsuite" => {
                 junit.suites += 1;
+                #[allow(deprecated)]
+                let name = e
+                    .try_get_attribute("name")
+                    .unwrap()
+                    .map(|a| a.unescape_value().unwrap().into_owned())
+                    .unwrap_or_default();
+                junit.suite_names.push(name);
                 suite_cases = 0;
                 suite_declared = attr(&e, "tests");
             }
