@@ -286,7 +286,7 @@ impl<'r> Judge<'r> {
 
     /// Judges two item lists of the vmsd `description`.
     fn items(&mut self, description: &str, s: &[Item], r: &[Item], both_exact: bool, top: bool) {
-        let pairs = align(s, r, |x| x.key.as_str(), |a, b| self.same(a, b));
+        let pairs = align(s, r, |x| x.key.as_ref(), |a, b| self.same(a, b));
         let before = self.out.len();
         let (mut i, mut j) = (0, 0);
         for &(pi, pj) in pairs.iter().chain(std::iter::once(&(s.len(), r.len()))) {
@@ -340,7 +340,7 @@ impl<'r> Judge<'r> {
                     Finding::FieldSizeMismatch {
                         section: self.section.clone(),
                         description: description.to_owned(),
-                        field: s.path.clone(),
+                        field: s.path.to_string(),
                         src: ss as i64,
                         dest: rs as i64,
                     },
@@ -374,7 +374,7 @@ impl<'r> Judge<'r> {
                     Finding::ArrayLengthMismatch {
                         section: self.section.clone(),
                         description: description.to_owned(),
-                        field: s.path.clone(),
+                        field: s.path.to_string(),
                         src: a as i64,
                         dest: b as i64,
                     },
@@ -390,7 +390,7 @@ impl<'r> Judge<'r> {
         }
         let (slo, shi) = sum(s.iter().map(Item::bytes));
         let (rlo, rhi) = sum(r.iter().map(Item::bytes));
-        let paths = |run: &[Item]| run.iter().map(|i| i.path.clone()).collect::<Vec<_>>();
+        let paths = |run: &[Item]| run.iter().map(|i| i.path.to_string()).collect::<Vec<_>>();
         let disjoint = shi.is_some_and(|h| h < rlo) || rhi.is_some_and(|h| h < slo);
         if disjoint {
             if r.is_empty() {
@@ -399,7 +399,7 @@ impl<'r> Judge<'r> {
                         Finding::FieldNotRead {
                             section: self.section.clone(),
                             description: description.to_owned(),
-                            field: item.path.clone(),
+                            field: item.path.to_string(),
                             stream_version: self.version,
                         },
                         Certainty::Certain,
@@ -411,7 +411,7 @@ impl<'r> Judge<'r> {
                         Finding::FieldNotSent {
                             section: self.section.clone(),
                             description: description.to_owned(),
-                            field: item.path.clone(),
+                            field: item.path.to_string(),
                             field_version: since(item),
                             stream_version: self.version,
                         },
@@ -488,7 +488,7 @@ impl<'r> Judge<'r> {
                     Finding::ConditionalField {
                         section: self.section.clone(),
                         description: description.to_owned(),
-                        field: item.path.clone(),
+                        field: item.path.to_string(),
                     },
                     Certainty::Conditional(condition),
                 );
@@ -501,7 +501,7 @@ impl<'r> Judge<'r> {
                     Finding::VariableArrayNotSent {
                         section: self.section.clone(),
                         description: description.to_owned(),
-                        field: item.path.clone(),
+                        field: item.path.to_string(),
                     },
                     Certainty::Certain,
                 );
@@ -593,8 +593,8 @@ impl<'r> Judge<'r> {
                 }
                 continue;
             }
-            let s_keys: HashSet<&str> = sw.iter().map(|x| x.0.key.as_str()).collect();
-            let r_keys: HashSet<&str> = rw.iter().map(|x| x.0.key.as_str()).collect();
+            let s_keys: HashSet<&str> = sw.iter().map(|x| x.0.key.as_ref()).collect();
+            let r_keys: HashSet<&str> = rw.iter().map(|x| x.0.key.as_ref()).collect();
             let mut shifts = Vec::new();
             let (mut k, mut off_r) = (0usize, 0u64);
             let mut off_s = 0u64;
@@ -607,12 +607,12 @@ impl<'r> Judge<'r> {
                     if *bytes > 0
                         && off_r == off_s
                         && !self.same(item, ritem)
-                        && (r_keys.contains(item.key.as_str())
-                            || s_keys.contains(ritem.key.as_str()))
+                        && (r_keys.contains(item.key.as_ref())
+                            || s_keys.contains(ritem.key.as_ref()))
                     {
                         shifts.push(FieldPair {
-                            src: item.path.clone(),
-                            dest: ritem.path.clone(),
+                            src: item.path.to_string(),
+                            dest: ritem.path.to_string(),
                         });
                     }
                 }
@@ -630,13 +630,13 @@ impl<'r> Judge<'r> {
                                 description: description.to_owned(),
                                 src_fields: s
                                     .iter()
-                                    .filter(|i| involved.contains(&i.path))
-                                    .map(|i| i.path.clone())
+                                    .filter(|i| involved.contains(&*i.path))
+                                    .map(|i| i.path.to_string())
                                     .collect(),
                                 dest_fields: r
                                     .iter()
-                                    .filter(|i| involved.contains(&i.path))
-                                    .map(|i| i.path.clone())
+                                    .filter(|i| involved.contains(&*i.path))
+                                    .map(|i| i.path.to_string())
                                     .collect(),
                             },
                             Certainty::WireCompatible,

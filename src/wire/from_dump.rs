@@ -4,7 +4,8 @@
 //! and gated by their own vmsd's `version_id` (nested structs carry no version on the wire),
 //! arrays of structs kept as groups, subsections listed with their own versions.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+use std::sync::Arc;
 
 use crate::dump::{Description, Dump, Field};
 use crate::error::InputError;
@@ -77,27 +78,22 @@ fn slots<'a>(desc: &'a Description, parent: &str, out: &mut Vec<SubsectionSlot<'
 }
 
 /// The key of each field: its name, with `[k]` when the list has several of that name (as
-/// the vmdesc writes them, counted whether or not the others are sent).
-fn keys(fields: &[Field]) -> Vec<String> {
-    let mut total: HashMap<&str, usize> = HashMap::new();
-    for f in fields {
-        *total.entry(f.field.as_deref().unwrap_or("")).or_default() += 1;
+/// the vmdesc writes them, counted whether or not the others are sent). Sorting the names
+/// finds the repeated ones without hashing every name of every list.
+fn keys(fields: &[Field]) -> Vec<Arc<str>> {
+    let name = |i: usize| fields[i].field.as_deref().unwrap_or("");
+    let mut keys: Vec<Arc<str>> = (0..fields.len()).map(|i| Arc::from(name(i))).collect();
+    let mut order: Vec<usize> = (0..fields.len()).collect();
+    // Stable: the positions of one name stay in list order, so `k` counts from the top.
+    order.sort_by(|&a, &b| name(a).cmp(name(b)));
+    for run in order.chunk_by(|&a, &b| name(a) == name(b)) {
+        if run.len() > 1 {
+            for (k, &i) in run.iter().enumerate() {
+                keys[i] = Arc::from(format!("{}[{k}]", name(i)));
+            }
+        }
     }
-    let mut seen: HashMap<&str, usize> = HashMap::new();
-    fields
-        .iter()
-        .map(|f| {
-            let name = f.field.as_deref().unwrap_or("");
-            let k = seen.entry(name).or_default();
-            let key = if total[name] > 1 {
-                format!("{name}[{k}]")
-            } else {
-                name.to_owned()
-            };
-            *k += 1;
-            key
-        })
-        .collect()
+    keys
 }
 
 fn flatten<'a>(
@@ -114,6 +110,7 @@ fn flatten<'a>(
         return Ok(());
     };
     let dump = reading.dump;
+    let owner: Arc<str> = Arc::from(vmsd);
     for ((index, field), key) in fields.iter().enumerate().zip(keys(fields)) {
         let name = dump.required(&field.field, || desc.field_path(index), "field")?;
         dump.required(&field.version_id, || desc.field_path(index), "version_id")?;
@@ -125,7 +122,17 @@ fn flatten<'a>(
                 v => Presence::Since(v),
             },
         };
-        let path = format!("{prefix}{name}");
+        // The field's own name, shared with its key when that has no `[k]`.
+        let name: Arc<str> = if &*key == name.as_str() {
+            key.clone()
+        } else {
+            Arc::from(name.as_str())
+        };
+        let path: Arc<str> = if prefix.is_empty() {
+            name.clone()
+        } else {
+            Arc::from([prefix, &name].concat())
+        };
         let count = match field.num {
             Some(n) => Count::Exact(n.max(0) as u64),
             None if reading.lengths_known => Count::Exact(1),
@@ -138,10 +145,8 @@ fn flatten<'a>(
                 let array = match field.num {
                     Some(n) => n != 1,
                     None => {
-                        reading.struct_arrays.contains(name.as_str())
-                            || reading
-                                .sent_singles
-                                .is_some_and(|s| !s.contains(name.as_str()))
+                        reading.struct_arrays.contains(&*name)
+                            || reading.sent_singles.is_some_and(|s| !s.contains(&*name))
                     }
                 };
                 if array {
@@ -162,9 +167,9 @@ fn flatten<'a>(
                     };
                     items.push(Item {
                         key,
-                        name: name.clone(),
+                        name,
                         path,
-                        owner: vmsd.to_owned(),
+                        owner: owner.clone(),
                         elem_size: None,
                         count,
                         presence,
@@ -195,9 +200,9 @@ fn flatten<'a>(
                 let size = *dump.required(&field.size, || desc.field_path(index), "size")?;
                 items.push(Item {
                     key,
-                    name: name.clone(),
+                    name,
                     path,
-                    owner: vmsd.to_owned(),
+                    owner: owner.clone(),
                     // A run-time sized buffer shows its static size, usually 0.
                     elem_size: (size > 0).then_some(size as u64),
                     count,

@@ -1,6 +1,8 @@
 //! One section's (or subsection's) wire layout: the ordered items on the wire, each with its
 //! element size, count and presence, and the subsections that may follow.
 
+use std::sync::Arc;
+
 use crate::dump::Description;
 
 use super::vmdesc::VmdescVmsd;
@@ -45,13 +47,16 @@ pub enum ItemKind {
 pub struct Item {
     /// The key both sides are aligned by: the field name, with the vmdesc's `[k]` suffix when
     /// the vmsd lists several fields of that name.
-    pub key: String,
+    ///
+    /// The four names are shared strings: in most items they are the same text (a unique
+    /// field at the top level), and one owner serves every field of a vmsd.
+    pub key: Arc<str>,
     /// The field name as the vmsd lists it (what a rename table speaks of).
-    pub name: String,
+    pub name: Arc<str>,
     /// Dotted path through flattened structs, for messages (`esp.lun`).
-    pub path: String,
+    pub path: Arc<str>,
     /// The vmsd that lists the field (the rename table's key).
-    pub owner: String,
+    pub owner: Arc<str>,
     /// Bytes of one element, when known (a dump shows 0 for run-time sized buffers).
     pub elem_size: Option<u64>,
     /// Element count.

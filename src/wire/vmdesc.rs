@@ -253,11 +253,12 @@ fn flatten(
                     &mut element,
                     &mut Vec::new(),
                 );
+                let name: Arc<str> = Arc::from(f.name.as_str());
                 items.push(Item {
-                    key: f.name.clone(),
-                    name: f.name.clone(),
-                    path,
-                    owner: owner.to_owned(),
+                    key: name.clone(),
+                    name,
+                    path: path.into(),
+                    owner: owner.into(),
                     elem_size: None,
                     count: Count::Exact(count),
                     presence: Presence::Always,
@@ -283,10 +284,10 @@ fn flatten(
                     1
                 };
                 items.push(Item {
-                    key: f.name.clone(),
-                    name: strip_index(&f.name).to_owned(),
-                    path,
-                    owner: owner.to_owned(),
+                    key: f.name.as_str().into(),
+                    name: strip_index(&f.name).into(),
+                    path: path.into(),
+                    owner: owner.into(),
                     elem_size: Some(elem),
                     count: Count::Exact(count),
                     presence: Presence::Always,
