@@ -44,6 +44,17 @@ pub enum Error {
     /// 251. The one line says which machine and why.
     #[error("{0}")]
     Qemu(String),
+    /// A subcommand's error in that subcommand's own line, `vmstate-check COMMAND: MESSAGE`
+    /// (as `analyze` has always written them): exit `code`.
+    #[error("{message}")]
+    Command {
+        /// The subcommand (`analyze`).
+        command: &'static str,
+        /// The line after the prefix: the file and the place, then what is wrong.
+        message: String,
+        /// The exit code (see [`crate::exit`]).
+        code: u8,
+    },
 }
 
 impl Error {
@@ -56,6 +67,25 @@ impl Error {
             Error::Output(_) | Error::BaselineWrite(_) => exit::OUTPUT_ERROR,
             Error::Baseline(_) => exit::INPUT_ERROR,
             Error::Qemu(_) => exit::QEMU_ERROR,
+            Error::Command { code, .. } => *code,
+        }
+    }
+
+    /// `vmstate-check COMMAND: error: ERR` (the driver subcommands' line) with its exit code.
+    pub fn in_command(command: &'static str, err: impl std::fmt::Display, code: u8) -> Error {
+        Error::Command {
+            command,
+            message: format!("error: {err}"),
+            code,
+        }
+    }
+
+    /// An `analyze` error line with its exit code.
+    pub fn analyze(message: impl Into<String>, code: u8) -> Error {
+        Error::Command {
+            command: "analyze",
+            message: message.into(),
+            code,
         }
     }
 }

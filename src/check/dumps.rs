@@ -123,7 +123,9 @@ pub fn compare_precise_filtered(
             continue;
         }
         let Some(sd) = &s.description else { continue };
-        let vmsd = src.required(&sd.name, || sd.path.to_string(), "name")?.as_str();
+        let vmsd = src
+            .required(&sd.name, || sd.path.to_string(), "name")?
+            .as_str();
         if !seen.insert(vmsd) {
             continue;
         }

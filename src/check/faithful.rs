@@ -316,7 +316,12 @@ impl<'a> Walk<'a> {
                 self.description(section, s, d)?;
             }
             if let Some(nameless) = dest.get(named) {
-                self.need(&nameless.name, Side::Dest, || nameless.path.to_string(), "name")?;
+                self.need(
+                    &nameless.name,
+                    Side::Dest,
+                    || nameless.path.to_string(),
+                    "name",
+                )?;
             }
             if matches.is_empty() {
                 self.push(Finding::SubsectionMissing {

@@ -87,53 +87,41 @@ fn kind(path: &Path) -> Result<Content, String> {
     Ok(content)
 }
 
-fn load(path: &Path) -> Result<Loaded, u8> {
+fn load(path: &Path) -> Result<Loaded, Error> {
     match kind(path) {
-        Err(e) => {
-            eprintln!("vmstate-check analyze: {e}");
-            Err(exit::INPUT_ERROR)
-        }
+        Err(e) => Err(Error::analyze(e, exit::INPUT_ERROR)),
         Ok(Content::MigrationStream) => {
             let input = open_stream(path)?;
             let (mut decoded, r) = decode(input);
             decoded.facts.file = path.display().to_string();
             if let Err(e) = r {
-                eprintln!("vmstate-check analyze: {}: {e}", path.display());
-                return Err(exit::STREAM_ERROR);
+                return Err(Error::analyze(
+                    format!("{}: {e}", path.display()),
+                    exit::STREAM_ERROR,
+                ));
             }
             Ok(Loaded::Stream(decoded))
         }
         Ok(_) => {
             let loaded =
                 crate::dump::load_dump(path).and_then(|d| d.validate_for_layout().map(|()| d));
-            loaded.map(Loaded::Dump).map_err(|e| {
-                eprintln!("vmstate-check analyze: {e}");
-                exit::INPUT_ERROR
-            })
+            loaded
+                .map(Loaded::Dump)
+                .map_err(|e| Error::analyze(e.to_string(), exit::INPUT_ERROR))
         }
     }
 }
 
-/// Runs `analyze --against`; returns the exit code.
-pub fn run(args: &AnalyzeArgs, dests: &[std::path::PathBuf], input: Input) -> u8 {
+/// Runs `analyze --against`; returns the exit code, or the error for `main` to print.
+pub fn run(args: &AnalyzeArgs, dests: &[std::path::PathBuf], input: Input) -> Result<u8, Error> {
     let mode = Mode::precise(args.strict);
     if let Some(message) = args.report.misuse(mode) {
-        super::print_error(&Error::BadArguments(message.to_owned()));
-        return exit::USAGE;
+        return Err(Error::BadArguments(message.to_owned()));
     }
-    let baseline = match args.report.load_baseline() {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("{}", error_line(&e));
-            return e.exit_code();
-        }
-    };
+    let baseline = args.report.load_baseline()?;
     let mut loaded = Vec::with_capacity(dests.len());
     for d in dests {
-        match load(d) {
-            Ok(l) => loaded.push(l),
-            Err(code) => return code,
-        }
+        loaded.push(load(d)?);
     }
     let (mut src, r) = decode(input);
     src.facts.file = args.file.display().to_string();
@@ -182,7 +170,7 @@ pub fn run(args: &AnalyzeArgs, dests: &[std::path::PathBuf], input: Input) -> u8
             .map(|d| FindingView::new(d, mode, &index))
             .collect(),
     };
-    let finished = finish_with(
+    finish_with(
         &args.report,
         args.force,
         mode,
@@ -191,12 +179,5 @@ pub fn run(args: &AnalyzeArgs, dests: &[std::path::PathBuf], input: Input) -> u8
         error,
         false,
         error_line,
-    );
-    match finished {
-        Ok(code) => code,
-        Err(err) => {
-            eprintln!("{}", error_line(&err));
-            err.exit_code()
-        }
-    }
+    )
 }

@@ -3,7 +3,7 @@
 
 use crate::cli::report::ReportOpts;
 use crate::compressed::{Compression, Content};
-use crate::error::one_line;
+use crate::error::{one_line, Error};
 use crate::exit;
 use crate::stream::decode::{Decoder, IterableState, NullSink, Sink, Warning};
 use crate::stream::error::{ErrorKind, StreamError};
@@ -95,40 +95,40 @@ const SNIFF_LEN: usize = 4096;
 /// magic, see [`crate::compressed`]) through a streaming decompressor as a pipe-like input,
 /// standard input as a pipe unless it is a redirected regular file. Inputs of the wrong kind
 /// (a `-dump-vmstate` file, a zstd file ...) get one line saying what they are.
-fn open(args: &AnalyzeArgs) -> Result<Input, u8> {
+fn open(args: &AnalyzeArgs) -> Result<Input, Error> {
     open_stream(&args.file)
 }
 
 /// Opens the stream at `path` (`-` = standard input) as `open` describes.
-pub fn open_stream(path: &std::path::Path) -> Result<Input, u8> {
+pub fn open_stream(path: &std::path::Path) -> Result<Input, Error> {
     let name = path.display();
     // Content that is not a migration stream (JSON, a foreign container) exits like any
     // other stream that cannot be decoded (253), with a line that says what it is instead.
     let fail = |what: &dyn std::fmt::Display| {
-        eprintln!("vmstate-check analyze: {name}: {what}");
-        exit::STREAM_ERROR
+        Error::analyze(format!("{name}: {what}"), exit::STREAM_ERROR)
     };
     let file = if path.as_os_str() == "-" {
         // Read fd 0 directly (no second buffer); a redirected regular file stays seekable.
         use std::os::fd::AsFd;
         let fd = std::io::stdin().as_fd().try_clone_to_owned().map_err(|e| {
-            eprintln!("vmstate-check analyze: cannot read standard input: {e}");
-            exit::INPUT_ERROR
+            Error::analyze(
+                format!("cannot read standard input: {e}"),
+                exit::INPUT_ERROR,
+            )
         })?;
         std::fs::File::from(fd)
     } else {
-        std::fs::File::open(path).map_err(|e| {
-            eprintln!("vmstate-check analyze: cannot open {name}: {e}");
-            exit::INPUT_ERROR
-        })?
+        std::fs::File::open(path)
+            .map_err(|e| Error::analyze(format!("cannot open {name}: {e}"), exit::INPUT_ERROR))?
     };
-    let meta = file.metadata().map_err(|e| {
-        eprintln!("vmstate-check analyze: cannot read {name}: {e}");
-        exit::INPUT_ERROR
-    })?;
+    let meta = file
+        .metadata()
+        .map_err(|e| Error::analyze(format!("cannot read {name}: {e}"), exit::INPUT_ERROR))?;
     if meta.is_dir() {
-        eprintln!("vmstate-check analyze: {name}: is a directory, not a migration stream");
-        return Err(exit::INPUT_ERROR);
+        return Err(Error::analyze(
+            format!("{name}: is a directory, not a migration stream"),
+            exit::INPUT_ERROR,
+        ));
     }
     // Anything else that is not a regular file (a named pipe, `<(...)`, a terminal, a
     // socket) is read front to back like standard input.
@@ -150,8 +150,10 @@ pub fn open_stream(path: &std::path::Path) -> Result<Input, u8> {
                 Ok(n) => got += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    eprintln!("vmstate-check analyze: cannot read {name}: {e}");
-                    return Err(exit::INPUT_ERROR);
+                    return Err(Error::analyze(
+                        format!("cannot read {name}: {e}"),
+                        exit::INPUT_ERROR,
+                    ));
                 }
             }
         }
@@ -159,7 +161,10 @@ pub fn open_stream(path: &std::path::Path) -> Result<Input, u8> {
         if Compression::sniff(&head) == Compression::Plain {
             check_content(Content::sniff(&head)).map_err(|what| fail(&what))?;
             if start == 0 {
-                if let Ok(i) = Input::from_file(file.try_clone().map_err(|_| exit::INPUT_ERROR)?) {
+                let copy = file.try_clone().map_err(|e| {
+                    Error::analyze(format!("cannot read {name}: {e}"), exit::INPUT_ERROR)
+                })?;
+                if let Ok(i) = Input::from_file(copy) {
                     return Ok(i);
                 }
             }
@@ -191,22 +196,25 @@ fn check_content(content: Content) -> Result<(), &'static str> {
     }
 }
 
-/// Prints an error line and returns its exit code.
-fn report(args: &AnalyzeArgs, e: &StreamError, partial: Option<&str>) -> u8 {
+/// The run's end after decoding stopped at `e`: quietly when the reader went away, else the
+/// error line (with `partial`, what the output already holds) for `main` to print.
+fn report(args: &AnalyzeArgs, e: &StreamError, partial: Option<&str>) -> Result<u8, Error> {
     let name = args.file.display();
     if matches!(e.kind, ErrorKind::OutputClosed) {
         // Like other filters, stop quietly when the reader has seen enough (`| head`).
-        return exit::OK;
+        return Ok(exit::OK);
     }
     if e.is_output() {
-        eprintln!("vmstate-check analyze: {name}: {}", e.kind);
-        return exit::OUTPUT_ERROR;
+        return Err(Error::analyze(
+            format!("{name}: {}", e.kind),
+            exit::OUTPUT_ERROR,
+        ));
     }
-    match partial {
-        Some(what) => eprintln!("vmstate-check analyze: {name}: {e} ({what})"),
-        None => eprintln!("vmstate-check analyze: {name}: {e}"),
-    }
-    exit::STREAM_ERROR
+    let message = match partial {
+        Some(what) => format!("{name}: {e} ({what})"),
+        None => format!("{name}: {e}"),
+    };
+    Err(Error::analyze(message, exit::STREAM_ERROR))
 }
 
 /// The command line's view of a decoding run: passes the data on to the real sink and
@@ -333,18 +341,14 @@ enum DecodeFrom {
     Probed(Input, Option<crate::stream::vmdesc::Vmdesc>),
 }
 
-/// Runs `analyze`; returns the process exit code.
-pub fn run(args: &AnalyzeArgs) -> u8 {
+/// Runs `analyze`; returns the process exit code, or the error for `main` to print.
+pub fn run(args: &AnalyzeArgs) -> Result<u8, Error> {
     if args.against.is_empty() && args.report.any_given() {
-        super::print_error(&crate::error::Error::BadArguments(
+        return Err(Error::BadArguments(
             "--format, --color, --quiet, --verbose, --baseline, --write-baseline and --exit-code need --against".to_owned(),
         ));
-        return exit::USAGE;
     }
-    let input = match open(args) {
-        Ok(i) => i,
-        Err(code) => return code,
-    };
+    let input = open(args)?;
     if !args.against.is_empty() {
         return super::against::run(args, &args.against, input);
     }
@@ -358,17 +362,19 @@ pub fn run(args: &AnalyzeArgs) -> u8 {
     }
 }
 
-fn run_desc(args: &AnalyzeArgs, input: Input) -> u8 {
+fn run_desc(args: &AnalyzeArgs, input: Input) -> Result<u8, Error> {
     let mut sink = NullSink;
     let mut dec = Decoder::new(input, &mut sink);
     let d = match dec.header_and_vmdesc() {
         Ok(Some(d)) => d,
         Ok(None) => {
-            eprintln!(
-                "vmstate-check analyze: {}: the stream has no vmdesc (suppress-vmdesc, postcopy or an aborted source)",
-                args.file.display()
-            );
-            return exit::STREAM_ERROR;
+            return Err(Error::analyze(
+                format!(
+                    "{}: the stream has no vmdesc (suppress-vmdesc, postcopy or an aborted source)",
+                    args.file.display()
+                ),
+                exit::STREAM_ERROR,
+            ));
         }
         Err(e) => return report(args, &e, None),
     };
@@ -377,17 +383,17 @@ fn run_desc(args: &AnalyzeArgs, input: Input) -> u8 {
         .and_then(|_| out.write_all(b"\n"))
         .and_then(|_| out.flush());
     match r {
-        Ok(()) => exit::OK,
+        Ok(()) => Ok(exit::OK),
         // The reader went away (`| head`): stop quietly, as for the state output.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit::OK,
-        Err(e) => {
-            eprintln!("vmstate-check analyze: cannot write output: {e}");
-            exit::OUTPUT_ERROR
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(exit::OK),
+        Err(e) => Err(Error::analyze(
+            format!("cannot write output: {e}"),
+            exit::OUTPUT_ERROR,
+        )),
     }
 }
 
-fn run_state(args: &AnalyzeArgs, input: Input) -> u8 {
+fn run_state(args: &AnalyzeArgs, input: Input) -> Result<u8, Error> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut writer = StateWriter::new(Some(&mut out), args.memory).newline(true);
@@ -398,11 +404,11 @@ fn run_state(args: &AnalyzeArgs, input: Input) -> u8 {
             Some("the JSON printed holds what was decoded before this point"),
         ),
         Err(e) => report(args, &e, None),
-        Ok(()) => exit::OK,
+        Ok(()) => Ok(exit::OK),
     }
 }
 
-fn run_extract(args: &AnalyzeArgs, dir: &std::path::Path, input: Input) -> u8 {
+fn run_extract(args: &AnalyzeArgs, dir: &std::path::Path, input: Input) -> Result<u8, Error> {
     let mut ex = match Extractor::new(dir, args.force) {
         Ok(x) => x,
         Err(e) => return report(args, &e, None),
@@ -460,6 +466,6 @@ fn run_extract(args: &AnalyzeArgs, dir: &std::path::Path, input: Input) -> u8 {
             Some("state.json holds what was decoded before this point"),
         ),
         Err(e) => report(args, &e, None),
-        Ok(()) => exit::OK,
+        Ok(()) => Ok(exit::OK),
     }
 }

@@ -99,10 +99,11 @@ pub struct CompareQemuArgs {
 pub fn cache_root(
     cache_dir: &Option<PathBuf>,
     no_cache: bool,
-) -> Result<(PathBuf, Option<tempfile::TempDir>), u8> {
-    let fail = |e: &dyn std::fmt::Display| {
-        eprintln!("vmstate-check: error: cannot create a temporary folder: {e}");
-        exit::OUTPUT_ERROR
+) -> Result<(PathBuf, Option<tempfile::TempDir>), Error> {
+    let fail = |e: &dyn std::fmt::Display| Error::Command {
+        command: "",
+        message: format!("cannot create a temporary folder: {e}"),
+        code: exit::OUTPUT_ERROR,
     };
     if no_cache {
         let t = tempfile::Builder::new()
@@ -126,59 +127,40 @@ pub fn cache_root(
     }
 }
 
-/// Runs `compare-qemu`; returns the exit code.
-pub fn run(args: &CompareQemuArgs) -> u8 {
+/// Runs `compare-qemu`; returns the exit code, or the error for `main` to print.
+pub fn run(args: &CompareQemuArgs) -> Result<u8, Error> {
     crate::qemu::process::install_interrupt_flag();
-    let old = match make_qemu(&args.old, &args.old_args, &args.old_env, "--old-env") {
-        Ok(q) => q,
-        Err(c) => return c,
-    };
-    let new = match make_qemu(&args.new, &args.new_args, &args.new_env, "--new-env") {
-        Ok(q) => q,
-        Err(c) => return c,
-    };
+    let old = make_qemu(&args.old, &args.old_args, &args.old_env, "--old-env")?;
+    let new = make_qemu(&args.new, &args.new_args, &args.new_env, "--new-env")?;
+    let failed = |e: &dyn std::fmt::Display, code| Error::in_command("compare-qemu", e, code);
     let mut renames = RenameTable::builtin();
     for file in &args.renames {
-        if let Err(e) = renames.extend_from_file(file) {
-            eprintln!("vmstate-check compare-qemu: error: {e}");
-            return exit::INPUT_ERROR;
-        }
+        renames
+            .extend_from_file(file)
+            .map_err(|e| failed(&e, exit::INPUT_ERROR))?;
     }
     let mode = match (args.precise, args.strict) {
         (true, strict) => Mode::precise(strict),
         _ => Mode::Faithful,
     };
     if let Some(message) = args.report.misuse(mode) {
-        eprintln!("vmstate-check compare-qemu: error: {message}");
-        return exit::USAGE;
+        return Err(failed(&message, exit::USAGE));
     }
-    let baseline = match args.report.load_baseline() {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("{}", error_line(&e));
-            return e.exit_code();
-        }
-    };
-    let (root, _temp) = match cache_root(&args.cache_dir, args.no_cache) {
-        Ok(r) => r,
-        Err(c) => return c,
-    };
+    let baseline = args
+        .report
+        .load_baseline()
+        .map_err(|e| failed(&e, e.exit_code()))?;
+    let (root, _temp) = cache_root(&args.cache_dir, args.no_cache)?;
     let timeout = Duration::from_secs(args.timeout.max(1));
     let fail = |e: CompareError| {
-        eprintln!("vmstate-check compare-qemu: error: {e}");
-        match e {
+        let code = match &e {
             CompareError::Qemu(q) => q.exit_code(),
             CompareError::Input(_) => exit::INPUT_ERROR,
-        }
+        };
+        failed(&e, code)
     };
-    let old = match CachedQemu::open(&old, &root, timeout) {
-        Ok(c) => c,
-        Err(e) => return fail(e.into()),
-    };
-    let new = match CachedQemu::open(&new, &root, timeout) {
-        Ok(c) => c,
-        Err(e) => return fail(e.into()),
-    };
+    let old = CachedQemu::open(&old, &root, timeout).map_err(|e| fail(e.into()))?;
+    let new = CachedQemu::open(&new, &root, timeout).map_err(|e| fail(e.into()))?;
     let (machines, only_old, only_new) = select_machines(&old, &new, &args.machines);
     for m in &args.machines {
         if !old.has_machine(m) && !new.has_machine(m) {
@@ -188,14 +170,13 @@ pub fn run(args: &CompareQemuArgs) -> u8 {
         }
     }
     if machines.is_empty() {
-        eprintln!("vmstate-check compare-qemu: error: no machine type to compare (none that both binaries list)");
-        return exit::QEMU_ERROR;
+        return Err(failed(
+            &"no machine type to compare (none that both binaries list)",
+            exit::QEMU_ERROR,
+        ));
     }
     let jobs = args.jobs.unwrap_or_else(default_jobs);
-    let mut cmp = match compare(&old, &new, &machines, mode, &renames, jobs, timeout) {
-        Ok(c) => c,
-        Err(e) => return fail(e),
-    };
+    let mut cmp = compare(&old, &new, &machines, mode, &renames, jobs, timeout).map_err(fail)?;
     cmp.only_old = only_old;
     cmp.only_new = only_new;
     for (side, line) in &cmp.module_errors {
@@ -215,16 +196,10 @@ pub fn run(args: &CompareQemuArgs) -> u8 {
         labelled: true,
         qemu: Some(summary(&old, &new, &cmp)),
     };
-    match finish_run(&args.report, args.force, run, error_line) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("{}", error_line(&e));
-            e.exit_code()
-        }
-    }
+    finish_run(&args.report, args.force, run, error_line).map_err(|e| failed(&e, e.exit_code()))
 }
 
-/// The one stderr line of an error that ends the run.
+/// The one stderr line of an error that ends the run (also the report's `error.message`).
 fn error_line(e: &Error) -> String {
     format!("vmstate-check compare-qemu: error: {e}")
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::error::Error;
 use crate::exit;
 use crate::qemu::dump::{
     default_jobs, dump_file_name, dump_machines, list_machines, query_version, write_manifest,
@@ -31,17 +32,14 @@ pub struct QemuArgs {
 }
 
 /// Builds a [`Qemu`] from a program, its arguments and `NAME=VALUE` assignments; a bad
-/// assignment prints one line and gives the usage exit code.
+/// assignment is a usage error.
 pub fn make_qemu(
     program: &std::path::Path,
     args: &[String],
     env: &[String],
     option: &str,
-) -> Result<Qemu, u8> {
-    let env = Qemu::parse_env(env).map_err(|e| {
-        eprintln!("vmstate-check: error: {option}: {e}");
-        exit::USAGE
-    })?;
+) -> Result<Qemu, Error> {
+    let env = Qemu::parse_env(env).map_err(|e| Error::BadArguments(format!("{option}: {e}")))?;
     Ok(Qemu {
         program: program.to_path_buf(),
         args: args.to_vec(),
@@ -77,25 +75,19 @@ pub struct DumpArgs {
     pub timeout: u64,
 }
 
-/// Runs `dump`; returns the exit code.
-pub fn run(args: &DumpArgs) -> u8 {
+/// Runs `dump`; returns the exit code, or the error for `main` to print.
+pub fn run(args: &DumpArgs) -> Result<u8, Error> {
     crate::qemu::process::install_interrupt_flag();
-    let qemu = match make_qemu(
+    let qemu = make_qemu(
         &args.qemu.program,
         &args.qemu.args,
         &args.qemu.env,
         "--qemu-env",
-    ) {
-        Ok(q) => q,
-        Err(code) => return code,
-    };
-    match dump(args, &qemu) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("vmstate-check dump: error: {e}");
-            e.exit_code()
-        }
-    }
+    )?;
+    dump(args, &qemu).map_err(|e| {
+        let code = e.exit_code();
+        Error::in_command("dump", e, code)
+    })
 }
 
 fn dump(args: &DumpArgs, qemu: &Qemu) -> Result<u8, QemuError> {

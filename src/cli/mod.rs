@@ -244,6 +244,14 @@ pub fn print_error(err: &Error) {
         Error::Usage(clap_error) => {
             let _ = clap_error.print();
         }
+        Error::Command {
+            command: "",
+            message,
+            ..
+        } => eprintln!("vmstate-check: error: {message}"),
+        Error::Command {
+            command, message, ..
+        } => eprintln!("vmstate-check {command}: {message}"),
         other => eprintln!("vmstate-check: error: {other}"),
     }
 }
@@ -265,11 +273,10 @@ pub fn run_command(cli: &Cli) -> Result<u8, Error> {
         return report::print_stdout(|out| out.write_all(crate::report::json::SCHEMA.as_bytes()));
     }
     match &cli.command {
-        // analyze prints its own errors (its glue is the stream decoder's) and returns a code.
-        Some(Command::Analyze(args)) => Ok(analyze::run(args)),
-        Some(Command::Dump(args)) => Ok(dump::run(args)),
-        Some(Command::CompareQemu(args)) => Ok(compare_qemu::run(args)),
-        Some(Command::Probe(args)) => Ok(probe::run(args)),
+        Some(Command::Analyze(args)) => analyze::run(args),
+        Some(Command::Dump(args)) => dump::run(args),
+        Some(Command::CompareQemu(args)) => compare_qemu::run(args),
+        Some(Command::Probe(args)) => probe::run(args),
         Some(Command::Matrix(args)) => matrix::run(args),
         Some(Command::Completions { shell }) => generate::completions(*shell),
         Some(Command::Man) => generate::man(),

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+
+use crate::error::Error;
 use owo_colors::OwoColorize;
 use serde_json::{json, Value};
 
@@ -79,39 +81,27 @@ pub struct ProbeArgs {
 }
 
 /// Runs `probe`; returns 0 when prediction and real load agree, 1 when they do not.
-pub fn run(args: &ProbeArgs) -> u8 {
+pub fn run(args: &ProbeArgs) -> Result<u8, Error> {
     crate::qemu::process::install_interrupt_flag();
-    let src = match make_qemu(&args.src, &args.src_args, &args.src_env, "--src-env") {
-        Ok(q) => q,
-        Err(c) => return c,
-    };
-    let dest = match make_qemu(&args.dest, &args.dest_args, &args.dest_env, "--dest-env") {
-        Ok(q) => q,
-        Err(c) => return c,
-    };
-    let (root, _temp) = match cache_root(&args.cache_dir, args.no_cache) {
-        Ok(r) => r,
-        Err(c) => return c,
-    };
+    let src = make_qemu(&args.src, &args.src_args, &args.src_env, "--src-env")?;
+    let dest = make_qemu(&args.dest, &args.dest_args, &args.dest_env, "--dest-env")?;
+    let (root, _temp) = cache_root(&args.cache_dir, args.no_cache)?;
     let timeout = Duration::from_secs(args.timeout.max(1));
     let fail = |e: ProbeError| {
-        eprintln!("vmstate-check probe: error: {e}");
-        match e {
+        let code = match &e {
             ProbeError::Qemu(q) => q.exit_code(),
             ProbeError::Input(_) => exit::INPUT_ERROR,
             ProbeError::Stream { .. } => exit::STREAM_ERROR,
-        }
+        };
+        Error::in_command("probe", e, code)
     };
     let opened = CachedQemu::open(&src, &root, timeout)
         .and_then(|s| CachedQemu::open(&dest, &root, timeout).map(|d| (s, d)));
-    let (src_c, dest_c) = match opened {
-        Ok(p) => p,
-        Err(e) => return fail(e.into()),
-    };
-    let dest_dump = match dest_c.dump(&args.machine, timeout) {
-        Ok((path, _)) => path,
-        Err(e) => return fail(e.into()),
-    };
+    let (src_c, dest_c) = opened.map_err(|e| fail(e.into()))?;
+    let dest_dump = dest_c
+        .dump(&args.machine, timeout)
+        .map_err(|e| fail(e.into()))?
+        .0;
     // Refuse before starting any QEMU rather than after the probe ran.
     if let Some(keep) = &args.keep {
         if let Some(path) = crate::qemu::probe::KEPT
@@ -119,7 +109,7 @@ pub fn run(args: &ProbeArgs) -> u8 {
             .map(|n| keep.join(n))
             .find(|p| p.exists())
         {
-            return fail(crate::qemu::QemuError::Exists { path }.into());
+            return Err(fail(crate::qemu::QemuError::Exists { path }.into()));
         }
     }
     let bios = match args.bios.as_str() {
@@ -140,10 +130,7 @@ pub fn run(args: &ProbeArgs) -> u8 {
         dest_dump,
         keep: args.keep.clone(),
     };
-    let report = match probe(&cfg) {
-        Ok(r) => r,
-        Err(e) => return fail(e),
-    };
+    let report = probe(&cfg).map_err(fail)?;
     let stdout = io::stdout();
     let color = args.color.enabled(stdout.is_terminal());
     let mut out = io::BufWriter::new(stdout.lock());
@@ -159,15 +146,14 @@ pub fn run(args: &ProbeArgs) -> u8 {
     .and_then(|()| out.flush());
     if let Err(e) = written {
         if e.kind() != io::ErrorKind::BrokenPipe {
-            eprintln!("vmstate-check probe: error: cannot write output: {e}");
-            return exit::OUTPUT_ERROR;
+            return Err(Error::in_command(
+                "probe",
+                format!("cannot write output: {e}"),
+                exit::OUTPUT_ERROR,
+            ));
         }
     }
-    if report.agree() {
-        exit::OK
-    } else {
-        1
-    }
+    Ok(if report.agree() { exit::OK } else { 1 })
 }
 
 fn word(o: Outcome) -> &'static str {

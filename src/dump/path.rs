@@ -30,9 +30,8 @@ impl fmt::Display for JsonPath<'_> {
 /// the keys are class names). Keys come from the file: escaped and cut, so a path stays one
 /// short line.
 fn write_key(f: &mut fmt::Formatter<'_>, at_root: bool, key: &str) -> fmt::Result {
-    let plain = !at_root
-        && !key.is_empty()
-        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let plain =
+        !at_root && !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if plain {
         write!(f, ".{}", crate::error::escaped(key))
     } else {
@@ -130,7 +129,11 @@ mod tests {
         assert_eq!(DescPath::of(&size).to_string(), size.to_string());
         let odd = JsonPath::Key(&desc, "a b");
         assert_eq!(DescPath::of(&odd).to_string(), odd.to_string());
-        assert_eq!(DescPath::of(&odd), DescPath::of(&root), "a place is not content");
+        assert_eq!(
+            DescPath::of(&odd),
+            DescPath::of(&root),
+            "a place is not content"
+        );
         assert_eq!(odd.to_string(), r#"$["e1000"].Description["a b"]"#);
         let forged = JsonPath::Key(&desc, "x\nvmstate-check: error: forged");
         assert_eq!(
