@@ -233,3 +233,30 @@ pub fn struct_array_names(desc: &Description, out: &mut HashSet<String>) {
         struct_array_names(s, out);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::keys;
+    use crate::dump::Field;
+
+    fn named(names: &[&str]) -> Vec<Field> {
+        names
+            .iter()
+            .map(|n| Field {
+                field: Some((*n).to_owned()),
+                ..Field::default()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn repeated_names_are_numbered_in_list_order_and_unique_ones_kept() {
+        let got = keys(&named(&["unused", "a", "unused", "b", "unused", "a"]));
+        let got: Vec<&str> = got.iter().map(|k| &**k).collect();
+        assert_eq!(
+            got,
+            ["unused[0]", "a[0]", "unused[1]", "b", "unused[2]", "a[1]"]
+        );
+        assert!(keys(&[]).is_empty());
+    }
+}
