@@ -10,13 +10,13 @@ use std::time::Duration;
 use clap::Args;
 
 use super::dump::make_qemu;
-use super::report::{finish_run, ReportOpts, Run};
+use super::report::{finish_run, Run};
+use super::CheckOpts;
 use crate::error::Error;
 use crate::exit;
 use crate::qemu::cache::{default_root, CachedQemu};
 use crate::qemu::compare::{compare, select_machines, CompareError, Comparison};
 use crate::qemu::dump::default_jobs;
-use crate::rename::RenameTable;
 use crate::report::qemu::{Direction, MachineSummary, QemuBinary, QemuCheck, QemuSummary};
 use crate::report::{CheckReport, FindingView, Mode};
 
@@ -64,22 +64,10 @@ pub struct CompareQemuArgs {
     /// type that both binaries list.
     #[arg(short = 'M', long = "machine", value_name = "MACHINE")]
     pub machines: Vec<String>,
-    /// Use the precise analysis (QEMU's loading rules) instead of upstream's checks.
-    #[arg(long)]
-    pub precise: bool,
-    /// With --precise: count warnings too.
-    #[arg(long, requires = "precise")]
-    pub strict: bool,
-    /// Extra rename table(s), as for the dump comparison.
-    #[arg(long = "renames", value_name = "FILE")]
-    pub renames: Vec<PathBuf>,
-    /// Output, baseline and exit-code options, as for the dump check (`--baseline` and
-    /// `--write-baseline` need --precise).
+    /// The dump check's options (`--precise`, `--strict`, `--renames`, the output, baseline
+    /// and exit-code options, `--force`), with the same meaning.
     #[command(flatten)]
-    pub report: ReportOpts,
-    /// Let --write-baseline replace an existing file.
-    #[arg(long, requires = "write_baseline")]
-    pub force: bool,
+    pub check: CheckOpts,
     /// QEMU processes at a time (default: the number of CPUs).
     #[arg(short = 'j', long, value_name = "N")]
     pub jobs: Option<usize>,
@@ -133,20 +121,10 @@ pub fn run(args: &CompareQemuArgs) -> Result<u8, Error> {
     let old = make_qemu(&args.old, &args.old_args, &args.old_env, "--old-env")?;
     let new = make_qemu(&args.new, &args.new_args, &args.new_env, "--new-env")?;
     let failed = |e: &dyn std::fmt::Display, code| Error::in_command("compare-qemu", e, code);
-    let mut renames = RenameTable::builtin();
-    for file in &args.renames {
-        renames
-            .extend_from_file(file)
-            .map_err(|e| failed(&e, exit::INPUT_ERROR))?;
-    }
-    let mode = match (args.precise, args.strict) {
-        (true, strict) => Mode::precise(strict),
-        _ => Mode::Faithful,
-    };
-    if let Some(message) = args.report.misuse(mode) {
-        return Err(failed(&message, exit::USAGE));
-    }
+    let renames = super::renames(&args.check).map_err(|e| failed(&e, e.exit_code()))?;
+    let mode = super::mode(&args.check).map_err(|e| failed(&e, e.exit_code()))?;
     let baseline = args
+        .check
         .report
         .load_baseline()
         .map_err(|e| failed(&e, e.exit_code()))?;
@@ -196,7 +174,8 @@ pub fn run(args: &CompareQemuArgs) -> Result<u8, Error> {
         labelled: true,
         qemu: Some(summary(&old, &new, &cmp)),
     };
-    finish_run(&args.report, args.force, run, error_line).map_err(|e| failed(&e, e.exit_code()))
+    finish_run(&args.check.report, args.check.force, run, error_line)
+        .map_err(|e| failed(&e, e.exit_code()))
 }
 
 /// The one stderr line of an error that ends the run (also the report's `error.message`).
