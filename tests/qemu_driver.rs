@@ -87,6 +87,12 @@ fn assert_all_ended(pidfile: &Path) {
     }
 }
 
+/// Fails with the whole text when `text` lacks `part`.
+#[track_caller]
+fn assert_contains(text: &str, part: &str) {
+    assert!(text.contains(part), "{part:?} not in:\n{text}");
+}
+
 fn env_arg(flag: &str, kv: String) -> Vec<String> {
     vec![flag.to_owned(), kv]
 }
@@ -113,11 +119,9 @@ fn dump_writes_one_file_per_machine_and_a_manifest() {
         t.path(),
     );
     assert_eq!(r.rc, 0, "{}", r.stderr);
-    assert!(
-        r.stdout
-            .contains("QEMU emulator version 9.9.0 (fake): 4 machine types dumped"),
-        "{}",
-        r.stdout
+    assert_contains(
+        &r.stdout,
+        "QEMU emulator version 9.9.0 (fake): 4 machine types dumped",
     );
     let mut files: Vec<String> = fs::read_dir(&out)
         .unwrap()
@@ -164,11 +168,9 @@ fn dump_writes_one_file_per_machine_and_a_manifest() {
     );
     assert_eq!(r.rc, 252);
     assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
-    assert!(
-        r.stderr
-            .contains("pc-q35-9.9.json: exists; not overwritten (use --force)"),
-        "{}",
-        r.stderr
+    assert_contains(
+        &r.stderr,
+        "pc-q35-9.9.json: exists; not overwritten (use --force)",
     );
     assert_eq!(
         fs::read_to_string(out.join("pc-q35-9.9.json")).unwrap(),
@@ -231,14 +233,12 @@ fn dump_reports_module_errors_refusals_and_missing_binaries() {
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     let r = run(&refs, t.path());
     assert_eq!(r.rc, 251, "{}", r.stderr);
-    assert!(r.stderr.contains("error: isapc: `"), "{}", r.stderr);
-    assert!(
-        r.stderr
-            .contains("failed (exit status 1): qemu-system-x86_64: machine isapc refuses"),
-        "{}",
-        r.stderr
+    assert_contains(&r.stderr, "error: isapc: `");
+    assert_contains(
+        &r.stderr,
+        "failed (exit status 1): qemu-system-x86_64: machine isapc refuses",
     );
-    assert!(r.stderr.contains("warning: a QEMU module failed to load, its devices are missing from the dumps: qemu-system-x86_64: failed to open module: /x/hw-display-qxl.so"), "{}", r.stderr);
+    assert_contains(&r.stderr, "warning: a QEMU module failed to load, its devices are missing from the dumps: qemu-system-x86_64: failed to open module: /x/hw-display-qxl.so");
     let manifest: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["failed"][0]["machine"], "isapc");
@@ -282,11 +282,7 @@ fn dump_reports_module_errors_refusals_and_missing_binaries() {
         t.path(),
     );
     assert_eq!(r.rc, 251);
-    assert!(
-        r.stderr.contains("is not an executable file"),
-        "{}",
-        r.stderr
-    );
+    assert_contains(&r.stderr, "is not an executable file");
     // A binary that is not QEMU.
     let r = run(
         &[
@@ -301,7 +297,7 @@ fn dump_reports_module_errors_refusals_and_missing_binaries() {
         t.path(),
     );
     assert_eq!(r.rc, 251);
-    assert!(r.stderr.contains("unexpected output"), "{}", r.stderr);
+    assert_contains(&r.stderr, "unexpected output");
     let r = run(
         &["dump", "--qemu", &fake(), "-o", out.to_str().unwrap()],
         t.path(),
@@ -322,11 +318,7 @@ fn dump_reports_module_errors_refusals_and_missing_binaries() {
         t.path(),
     );
     assert_eq!(r.rc, 2);
-    assert!(
-        r.stderr.contains("`novalue` is not of the form NAME=VALUE"),
-        "{}",
-        r.stderr
-    );
+    assert_contains(&r.stderr, "`novalue` is not of the form NAME=VALUE");
 }
 
 #[test]
@@ -354,11 +346,7 @@ fn a_hanging_dump_is_killed_at_the_timeout() {
         t.path(),
     );
     assert_eq!(r.rc, 251, "{}", r.stderr);
-    assert!(
-        r.stderr.contains("did not finish within 1 s; killed"),
-        "{}",
-        r.stderr
-    );
+    assert_contains(&r.stderr, "did not finish within 1 s; killed");
     assert!(started.elapsed().as_secs() < 20);
     assert_all_ended(&pidfile);
     assert_eq!(
@@ -417,23 +405,17 @@ fn compare_qemu_checks_shared_versioned_machines_both_ways_once_per_content() {
         "{}",
         r.stdout
     );
-    assert!(
-        r.stdout
-            .contains("pc-q35-7.2     12 problems     38 problems     [1]"),
-        "{}",
-        r.stdout
+    assert_contains(
+        &r.stdout,
+        "pc-q35-7.2     12 problems     38 problems     [1]",
     );
-    assert!(
-        r.stdout
-            .contains("pc-i440fx-7.2  12 problems     38 problems     [1]"),
-        "{}",
-        r.stdout
+    assert_contains(
+        &r.stdout,
+        "pc-i440fx-7.2  12 problems     38 problems     [1]",
     );
-    assert!(
-        r.stdout
-            .contains("only in OLD: pc-q35-9.9\nonly in NEW: pc-q35-10.0\n"),
-        "{}",
-        r.stdout
+    assert_contains(
+        &r.stdout,
+        "only in OLD: pc-q35-9.9\nonly in NEW: pc-q35-10.0\n",
     );
     assert_eq!(
         r.stdout
@@ -689,12 +671,7 @@ fn compare_qemu_reports_each_distinct_content_once_in_every_format() {
         "{}",
         r.stdout
     );
-    assert!(
-        r.stdout
-            .contains(&format!("\n{GROUP1_BACKWARD}: {back} errors,")),
-        "{}",
-        r.stdout
-    );
+    assert_contains(&r.stdout, &format!("\n{GROUP1_BACKWARD}: {back} errors,"));
 
     // Faithful mode: upstream's counts (12 + 38 for group 1, nothing for group 2), in JSON
     // that validates too.
@@ -737,21 +714,13 @@ fn compare_qemu_baselines_round_trip_and_match_the_checkers() {
         t.path(),
     );
     assert_eq!(again.rc, 252, "{}", again.stderr);
-    assert!(
-        again.stderr.contains("exists; not overwritten"),
-        "{}",
-        again.stderr
-    );
+    assert_contains(&again.stderr, "exists; not overwritten");
     assert_eq!(fs::read_to_string(&baseline).unwrap(), text);
 
     // Baselines need --precise (faithful mode is upstream's, byte for byte).
     let faithful = run_owned(&two_contents_args(&["--baseline", &b]), t.path());
     assert_eq!(faithful.rc, 2, "{}", faithful.stderr);
-    assert!(
-        faithful.stderr.contains("need --precise"),
-        "{}",
-        faithful.stderr
-    );
+    assert_contains(&faithful.stderr, "need --precise");
 
     let r = run_owned(
         &two_contents_args(&["--precise", "--baseline", &b, "--format", "json"]),
@@ -816,13 +785,9 @@ fn compare_qemu_baselines_round_trip_and_match_the_checkers() {
         t.path(),
     );
     assert_eq!(r.rc, 0, "{}\n{}", r.stdout, r.stderr);
-    assert!(
-        r.stdout.contains("warning[stale_baseline_entry]:")
-            && r.stdout.contains("\"no-such-device\"")
-            && r.stdout.contains(", 1 stale\n"),
-        "{}",
-        r.stdout
-    );
+    assert_contains(&r.stdout, "warning[stale_baseline_entry]:");
+    assert_contains(&r.stdout, "\"no-such-device\"");
+    assert_contains(&r.stdout, ", 1 stale\n");
     let r = run_owned(
         &two_contents_args(&["--precise", "--baseline", &s, "--format", "json"]),
         t.path(),
@@ -937,24 +902,16 @@ fn probe_agrees_when_the_destination_exits_with_an_error() {
     let t = setup();
     let r = probe(t.path(), &slirp_case("exit"), &[]);
     assert_eq!(r.rc, 0, "{}\n{}", r.stdout, r.stderr);
-    assert!(
-        r.stdout.contains("\noutcome      fails (1 problem)  "),
-        "{}",
-        r.stdout
+    assert_contains(&r.stdout, "\noutcome      fails (1 problem)  ");
+    assert_contains(&r.stdout, "fails (exit status 1)\n");
+    assert_contains(&r.stdout, "\"slirp (2)\"");
+    assert_contains(
+        &r.stdout,
+        "against      B's dump and a stream B wrote of the same guest\n",
     );
-    assert!(r.stdout.contains("fails (exit status 1)\n"), "{}", r.stdout);
-    assert!(r.stdout.contains("\"slirp (2)\""), "{}", r.stdout);
-    assert!(
-        r.stdout
-            .contains("against      B's dump and a stream B wrote of the same guest\n"),
-        "{}",
-        r.stdout
-    );
-    assert!(
-        r.stdout
-            .contains("  qemu-system-x86_64: Missing section footer for fake/device\n"),
-        "{}",
-        r.stdout
+    assert_contains(
+        &r.stdout,
+        "  qemu-system-x86_64: Missing section footer for fake/device\n",
     );
     assert!(
         r.stdout
@@ -994,7 +951,7 @@ fn probe_disagrees_when_a_predicted_failure_loads() {
     let t = setup();
     let r = probe(t.path(), &slirp_case("ok"), &[]);
     assert_eq!(r.rc, 1, "{}\n{}", r.stdout, r.stderr);
-    assert!(r.stdout.contains("loads (paused)"), "{}", r.stdout);
+    assert_contains(&r.stdout, "loads (paused)");
     assert!(
         r.stdout
             .ends_with("DISAGREE: the prediction does not match the real load\n"),
@@ -1019,7 +976,7 @@ fn probe_agrees_on_a_clean_load() {
     let t = setup();
     let r = probe(t.path(), &clean(), &[]);
     assert_eq!(r.rc, 0, "{}\n{}", r.stdout, r.stderr);
-    assert!(r.stdout.contains("\noutcome      loads ("), "{}", r.stdout);
+    assert_contains(&r.stdout, "\noutcome      loads (");
 }
 
 #[test]
@@ -1036,18 +993,9 @@ fn a_predicted_misread_agrees_with_a_load_that_succeeds() {
     };
     let r = probe(t.path(), &c, &[]);
     assert_eq!(r.rc, 0, "{}\n{}", r.stdout, r.stderr);
-    assert!(
-        r.stdout.contains("\noutcome      misreads (1 problem)  "),
-        "{}",
-        r.stdout
-    );
-    assert!(r.stdout.contains("error[field_shift]"), "{}", r.stdout);
-    assert!(
-        r.stdout
-            .contains("\nnote         a misread loads without an error"),
-        "{}",
-        r.stdout
-    );
+    assert_contains(&r.stdout, "\noutcome      misreads (1 problem)  ");
+    assert_contains(&r.stdout, "error[field_shift]");
+    assert_contains(&r.stdout, "\nnote         a misread loads without an error");
 }
 
 #[test]
@@ -1083,12 +1031,7 @@ fn a_migration_that_never_completes_times_out_and_ends_every_process() {
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     let r = run(&refs, t.path());
     assert_eq!(r.rc, 251, "{}", r.stderr);
-    assert!(
-        r.stderr
-            .contains("migrate` did not finish within 1 s; killed"),
-        "{}",
-        r.stderr
-    );
+    assert_contains(&r.stderr, "migrate` did not finish within 1 s; killed");
     assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
     assert_all_ended(&pidfile);
     assert!(fs::read_dir(t.path().join("tmp")).unwrap().next().is_none());
@@ -1176,10 +1119,6 @@ fn keep_copies_the_streams_and_logs_and_never_replaces_them() {
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     let r = run(&refs, t.path());
     assert_eq!(r.rc, 252, "{}", r.stderr);
-    assert!(
-        r.stderr.contains("src.mig: exists; not overwritten"),
-        "{}",
-        r.stderr
-    );
+    assert_contains(&r.stderr, "src.mig: exists; not overwritten");
     assert_eq!(fs::read(keep.join("src.mig")).unwrap(), src);
 }
