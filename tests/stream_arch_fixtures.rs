@@ -145,20 +145,6 @@ fn s390x_72_css_is_read_by_the_footer_and_matches_the_100_bytes() {
     }
 }
 
-/// Outline of a state JSON: every top-level key with its number of entries.
-fn outline(v: &Value) -> String {
-    let mut s = String::new();
-    for (k, e) in v.as_object().expect("object") {
-        let n = match e {
-            Value::Object(m) => m.len(),
-            Value::Array(a) => a.len(),
-            _ => 1,
-        };
-        let _ = writeln!(s, "  {k}: {n}");
-    }
-    s
-}
-
 #[test]
 fn snapshot_of_every_stream_per_architecture() {
     let dir = tempfile::tempdir().unwrap();
@@ -176,7 +162,7 @@ fn snapshot_of_every_stream_per_architecture() {
                 "{name}: digest {} bytes {}\n{}{err}",
                 fnv(&o.stdout),
                 o.stdout.len(),
-                outline(&v)
+                outline(&v, "  ")
             );
         }
         snapshot(&format!("stream_arch_state_{arch}"), &text);

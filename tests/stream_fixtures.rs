@@ -23,20 +23,6 @@ const DECODABLE: [&str; 12] = [
     "qemu-7.2-q35-postcopy-cap",
 ];
 
-/// Outline of a state JSON: every top-level key with its number of entries.
-fn outline(v: &Value) -> String {
-    let mut s = String::new();
-    for (k, e) in v.as_object().expect("object") {
-        let n = match e {
-            Value::Object(m) => m.len(),
-            Value::Array(a) => a.len(),
-            _ => 1,
-        };
-        let _ = writeln!(s, "{k}: {n}");
-    }
-    s
-}
-
 #[test]
 fn every_fixture_stream_is_covered() {
     let mut all = fixture_names();
@@ -62,7 +48,7 @@ fn state_of_every_decodable_stream() {
             "digest: {}\nbytes: {}\n{}",
             fnv(&o.stdout),
             o.stdout.len(),
-            outline(&v)
+            outline(&v, "")
         );
         snapshot(&format!("stream_state_{name}"), &text);
     }

@@ -252,6 +252,21 @@ pub fn snapshot(name: &str, text: &str) {
     });
 }
 
+/// Outline of a state JSON for snapshots: every top-level key with its number of entries,
+/// one line each after `indent`.
+pub fn outline(v: &Value, indent: &str) -> String {
+    let mut s = String::new();
+    for (k, e) in v.as_object().expect("object") {
+        let n = match e {
+            Value::Object(m) => m.len(),
+            Value::Array(a) => a.len(),
+            _ => 1,
+        };
+        s.push_str(&format!("{indent}{k}: {n}\n"));
+    }
+    s
+}
+
 /// FNV-1a 64: a stable digest of large outputs for snapshots (no extra crate).
 pub fn fnv(data: &[u8]) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
