@@ -7,17 +7,10 @@ mod report_schema;
 use std::path::Path;
 
 use serde_json::{json, Value};
-use vmstate_check::check::{compare_precise, Diagnostic, Finding};
+use common::precise;
+use vmstate_check::check::{Diagnostic, Finding};
 use vmstate_check::dump::parse_dump;
 use vmstate_check::rename::RenameTable;
-
-fn precise(src: &Value, dest: &Value) -> Vec<Diagnostic> {
-    let s = parse_dump(Path::new("src.json"), src.to_string().as_bytes()).unwrap();
-    let d = parse_dump(Path::new("dest.json"), dest.to_string().as_bytes()).unwrap();
-    let mut out = Vec::new();
-    compare_precise(&s, &d, &RenameTable::builtin(), &mut out).unwrap();
-    out
-}
 
 fn rules(diags: &[Diagnostic]) -> Vec<&'static str> {
     diags.iter().map(Diagnostic::rule).collect()

@@ -2,22 +2,14 @@
 //! cover: wire identity and shared vmsds, name collisions (vga vs vmware-svga), each certainty
 //! class, silent misreads (field shifts), the destination as a stream, RAM block lists.
 
+mod common;
 mod stream_support;
 
 use serde_json::{json, Value};
 use std::path::Path;
 use stream_support::*;
-use vmstate_check::check::{compare_precise, Certainty, Diagnostic};
-use vmstate_check::dump::parse_dump;
-use vmstate_check::rename::RenameTable;
-
-fn precise(src: &Value, dest: &Value) -> Vec<Diagnostic> {
-    let s = parse_dump(Path::new("src.json"), src.to_string().as_bytes()).unwrap();
-    let d = parse_dump(Path::new("dest.json"), dest.to_string().as_bytes()).unwrap();
-    let mut out = Vec::new();
-    compare_precise(&s, &d, &RenameTable::builtin(), &mut out).unwrap();
-    out
-}
+use common::precise;
+use vmstate_check::check::{Certainty, Diagnostic};
 
 fn f(name: &str, size: i64) -> Value {
     json!({"field": name, "version_id": 0, "field_exists": false, "size": size})

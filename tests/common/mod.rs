@@ -26,6 +26,26 @@ pub fn fixture(rel: &str) -> PathBuf {
     path
 }
 
+/// `--precise` on two hand-written dumps, through the library (findings in order).
+pub fn precise(
+    src: &serde_json::Value,
+    dest: &serde_json::Value,
+) -> Vec<vmstate_check::check::Diagnostic> {
+    let parse = |name: &str, v: &serde_json::Value| {
+        vmstate_check::dump::parse_dump(Path::new(name), v.to_string().as_bytes()).unwrap()
+    };
+    let (s, d) = (parse("src.json", src), parse("dest.json", dest));
+    let mut out = Vec::new();
+    vmstate_check::check::compare_precise(
+        &s,
+        &d,
+        &vmstate_check::rename::RenameTable::builtin(),
+        &mut out,
+    )
+    .unwrap();
+    out
+}
+
 /// Runs vmstate-check with `args` (no terminal, NO_COLOR unset) and returns its output.
 pub fn run<I, S>(args: I) -> Output
 where
