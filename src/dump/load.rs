@@ -40,6 +40,15 @@ pub fn load_dump(file: &Path) -> Result<Dump, InputError> {
         file: file.to_path_buf(),
         what,
     };
+    // Invalid data is the decompressor's "this is a gzip file, but it cannot be ..."; any
+    // other failure (a directory, an I/O error) is a read error, not a JSON problem.
+    let io_error = |e: std::io::Error| {
+        if e.kind() == std::io::ErrorKind::InvalidData {
+            wrong_kind(e.to_string())
+        } else {
+            read_error(e)
+        }
+    };
     let handle = std::fs::File::open(file).map_err(read_error)?;
     // A pipe or a device has no usable length: it is streamed.
     let handle_len = handle
@@ -49,13 +58,7 @@ pub fn load_dump(file: &Path) -> Result<Dump, InputError> {
         .map(|m| m.len());
     let raw = std::io::BufReader::with_capacity(64 * 1024, handle);
     let (reader, compression, content) =
-        crate::compressed::open_content(raw, SNIFF_LEN).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::InvalidData {
-                wrong_kind(e.to_string())
-            } else {
-                read_error(e)
-            }
-        })?;
+        crate::compressed::open_content(raw, SNIFF_LEN).map_err(io_error)?;
     if let Some(what) = compression.unsupported_message() {
         return Err(wrong_kind(what));
     }
@@ -77,12 +80,8 @@ pub fn load_dump(file: &Path) -> Result<Dump, InputError> {
             // Exact: `read_to_end` zeroes all spare capacity before reading into it.
             bytes.reserve_exact(size as usize);
             let parsed = match std::io::Read::read_to_end(&mut reader, &mut bytes) {
-                Ok(_) => parse(file, serde_json::Deserializer::from_slice(&bytes))
-                    .map_err(|err| InputError::syntax(file, &err)),
-                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
-                    Err(wrong_kind(e.to_string()))
-                }
-                Err(e) => Err(read_error(e)),
+                Ok(_) => parse_dump(file, &bytes),
+                Err(e) => Err(io_error(e)),
             };
             if bytes.capacity() <= KEPT_BUFFER {
                 buffer.set(bytes);
@@ -92,14 +91,7 @@ pub fn load_dump(file: &Path) -> Result<Dump, InputError> {
     }
     parse(file, serde_json::Deserializer::from_reader(reader)).map_err(|err| {
         if err.is_io() {
-            let err = std::io::Error::from(err);
-            if err.kind() == std::io::ErrorKind::InvalidData {
-                // The decompressor's error: "this is a gzip file, but it cannot be ...".
-                wrong_kind(err.to_string())
-            } else {
-                // A read failure (a directory, an I/O error) is not a JSON problem.
-                read_error(err)
-            }
+            io_error(std::io::Error::from(err))
         } else {
             InputError::syntax(file, &err)
         }
