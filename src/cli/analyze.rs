@@ -107,6 +107,8 @@ pub fn open_stream(path: &std::path::Path) -> Result<Input, Error> {
     let fail = |what: &dyn std::fmt::Display| {
         Error::analyze(format!("{name}: {what}"), exit::STREAM_ERROR)
     };
+    let cannot_read =
+        |e: std::io::Error| Error::analyze(format!("cannot read {name}: {e}"), exit::INPUT_ERROR);
     let file = if path.as_os_str() == "-" {
         // Read fd 0 directly (no second buffer); a redirected regular file stays seekable.
         use std::os::fd::AsFd;
@@ -121,9 +123,7 @@ pub fn open_stream(path: &std::path::Path) -> Result<Input, Error> {
         std::fs::File::open(path)
             .map_err(|e| Error::analyze(format!("cannot open {name}: {e}"), exit::INPUT_ERROR))?
     };
-    let meta = file
-        .metadata()
-        .map_err(|e| Error::analyze(format!("cannot read {name}: {e}"), exit::INPUT_ERROR))?;
+    let meta = file.metadata().map_err(cannot_read)?;
     if meta.is_dir() {
         return Err(Error::analyze(
             format!("{name}: is a directory, not a migration stream"),
@@ -149,21 +149,14 @@ pub fn open_stream(path: &std::path::Path) -> Result<Input, Error> {
                 Ok(0) => break,
                 Ok(n) => got += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    return Err(Error::analyze(
-                        format!("cannot read {name}: {e}"),
-                        exit::INPUT_ERROR,
-                    ));
-                }
+                Err(e) => return Err(cannot_read(e)),
             }
         }
         head.truncate(got);
         if Compression::sniff(&head) == Compression::Plain {
             check_content(Content::sniff(&head)).map_err(|what| fail(&what))?;
             if start == 0 {
-                let copy = file.try_clone().map_err(|e| {
-                    Error::analyze(format!("cannot read {name}: {e}"), exit::INPUT_ERROR)
-                })?;
+                let copy = file.try_clone().map_err(cannot_read)?;
                 if let Ok(i) = Input::from_file(copy) {
                     return Ok(i);
                 }
