@@ -6,8 +6,8 @@ mod report_schema;
 
 use std::path::Path;
 
-use serde_json::{json, Value};
 use common::precise;
+use serde_json::{json, Value};
 use vmstate_check::check::{Diagnostic, Finding};
 use vmstate_check::dump::parse_dump;
 use vmstate_check::rename::RenameTable;

@@ -5,10 +5,10 @@
 mod common;
 mod stream_support;
 
+use common::precise;
 use serde_json::{json, Value};
 use std::path::Path;
 use stream_support::*;
-use common::precise;
 use vmstate_check::check::{Certainty, Diagnostic};
 
 fn f(name: &str, size: i64) -> Value {
