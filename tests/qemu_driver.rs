@@ -105,19 +105,22 @@ fn dump_writes_one_file_per_machine_and_a_manifest() {
         "FAKE_QEMU_DUMP={}",
         fixture_dump("qemu-7.2-pc-q35-7.2.json")
     );
-    let r = run(
-        &[
-            "dump",
-            "--qemu",
-            &fake(),
-            "--qemu-env",
-            &dump,
-            "--all-machines",
-            "-o",
-            out.to_str().unwrap(),
-        ],
-        t.path(),
-    );
+    let dump_all = |out: &Path| {
+        run(
+            &[
+                "dump",
+                "--qemu",
+                &fake(),
+                "--qemu-env",
+                &dump,
+                "--all-machines",
+                "-o",
+                out.to_str().unwrap(),
+            ],
+            t.path(),
+        )
+    };
+    let r = dump_all(&out);
     assert_eq!(r.rc, 0, "{}", r.stderr);
     assert_contains(
         &r.stdout,
@@ -153,19 +156,7 @@ fn dump_writes_one_file_per_machine_and_a_manifest() {
     let out = t.path().join("out2");
     fs::create_dir(&out).unwrap();
     fs::write(out.join("pc-q35-9.9.json"), "mine").unwrap();
-    let r = run(
-        &[
-            "dump",
-            "--qemu",
-            &fake(),
-            "--qemu-env",
-            &dump,
-            "--all-machines",
-            "-o",
-            out.to_str().unwrap(),
-        ],
-        t.path(),
-    );
+    let r = dump_all(&out);
     assert_eq!(r.rc, 252);
     assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
     assert_contains(
